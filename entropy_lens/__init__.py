@@ -1,0 +1,41 @@
+"""entropy-lens: exact token entropy for RLVR-trained language models.
+
+The public API is imported lazily, so ``import entropy_lens`` (and ``entropy-lens --help``)
+does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> "module:attribute"
+_API = {
+    "token_entropy": "entropy:token_entropy",
+    "entropy_and_logprob": "entropy:entropy_and_logprob",
+    "generate": "generate:generate",
+    "score": "score:score",
+    "load_model": "models:load_model",
+    "load_tasks": "tasks:load_tasks",
+    "read_rollouts": "rollouts:read_rollouts",
+    "extract_answer": "answers:extract_answer",
+    "is_correct": "answers:is_correct",
+    "UserError": "errors:UserError",
+}
+
+__all__ = sorted(_API) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _API:
+        raise AttributeError(f"module 'entropy_lens' has no attribute {name!r}")
+    module, attribute = _API[name].split(":")
+    value = getattr(importlib.import_module(f".{module}", __name__), attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

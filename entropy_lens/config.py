@@ -1,0 +1,78 @@
+"""One config dataclass per command. Field metadata carries the CLI help, so the
+defaults live in one place and the CLI, the Python API and run.json agree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from .errors import UserError
+from .prompts import DEFAULT_INSTRUCTION
+
+
+def _opt(default: Any, help: str, **extra: Any) -> Any:
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass
+class ModelOptions:
+    model: str = _opt("smollm2", "HF hub id, local folder, .gguf file, or 'smollm2' (offline default)")
+    device: str = _opt("auto", "auto (cuda if present), cpu, cuda, cuda:N")
+    dtype: str = _opt("auto", "auto (float32 on CPU, bfloat16 on GPU), float32, bfloat16, float16")
+    trust_remote_code: bool = _opt(False, "run code shipped inside the model folder (off by default)")
+    entropy_temperature: float = _opt(1.0, "temperature of the distribution whose entropy and log-probs are recorded (1.0 = raw policy)")
+    batch_size: int = _opt(8, "sequences per forward batch")
+    instruction: str = _opt(DEFAULT_INSTRUCTION, "text appended to each problem in the user message")
+    chat_template: bool = _opt(True, "wrap prompts in the tokenizer's chat template (--no-chat-template for base models)")
+
+    def validate(self) -> None:
+        if not self.entropy_temperature > 0:
+            raise UserError(f"--entropy-temperature must be > 0, got {self.entropy_temperature}", "use 1.0 for the raw policy")
+        if self.batch_size <= 0:
+            raise UserError(f"--batch-size must be >= 1, got {self.batch_size}", "pass a positive batch size")
+
+
+@dataclass
+class GenerateConfig(ModelOptions):
+    tasks: str = _opt("arithmetic", "built-in task set (arithmetic, champ), known HF dataset id (e.g. HuggingFaceH4/MATH-500), or a local JSONL/Parquet file with a prompt column")
+    n: int = _opt(4, "samples per problem")
+    limit: int | None = _opt(None, "use only the first N problems")
+    max_new_tokens: int = _opt(512, "maximum response length in tokens")
+    temperature: float = _opt(0.6, "sampling temperature (0 = greedy)")
+    top_p: float = _opt(0.95, "nucleus sampling threshold (1.0 = off)")
+    top_k: int = _opt(0, "sample among the k most likely tokens (0 = off)")
+    seed: int = _opt(0, "random seed; each (prompt, sample) pair gets its own stream, so results do not depend on batching")
+    backend: str = _opt("hf", "generation engine", choices=["hf"])
+
+    def validate(self) -> None:
+        super().validate()
+        checks = [
+            (self.n > 0, f"--n must be >= 1, got {self.n}", "ask for at least one sample per problem"),
+            (self.limit is None or self.limit > 0, f"--limit must be >= 1, got {self.limit}", "pass a positive number of problems"),
+            (self.max_new_tokens > 0, f"--max-new-tokens must be >= 1, got {self.max_new_tokens}", "pass a positive token budget"),
+            (self.temperature >= 0, f"--temperature must be >= 0, got {self.temperature}", "use 0 for greedy or a positive temperature"),
+            (0 < self.top_p <= 1, f"--top-p must be in (0, 1], got {self.top_p}", "use 1.0 to turn nucleus sampling off"),
+            (self.top_k >= 0, f"--top-k must be >= 0, got {self.top_k}", "use 0 to turn top-k off"),
+        ]
+        for ok, problem, fix in checks:
+            if not ok:
+                raise UserError(problem, fix)
+
+    def run_settings(self) -> dict[str, Any]:
+        """The settings that decide the rows (compared on resume). Batch size and device are not among them."""
+        keep = ("model", "tasks", "n", "limit", "max_new_tokens", "temperature", "top_p", "top_k", "seed",
+                "entropy_temperature", "instruction", "chat_template", "dtype", "backend")
+        return {"command": "generate", **{k: getattr(self, k) for k in keep}}
+
+
+@dataclass
+class ScoreConfig(ModelOptions):
+    input: str = _opt(None, "JSONL or Parquet file (or rollout directory) with prompt and response columns; optional prompt_id, sample_id, token_ids, answer")
+
+    def run_settings(self, input_digest: str) -> dict[str, Any]:
+        keep = ("model", "entropy_temperature", "instruction", "chat_template", "dtype")
+        return {"command": "score", "input_sha256": input_digest, **{k: getattr(self, k) for k in keep}}
+
+
+def config_fields(cls) -> list:
+    return list(fields(cls))

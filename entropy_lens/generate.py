@@ -1,0 +1,173 @@
+"""``entropy-lens generate``: batched sampling that records, for every response token, the
+exact full-vocabulary entropy of the raw policy and the log-prob of the sampled token."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from .config import GenerateConfig
+from .errors import UserError
+from .models import LoadedModel, load_model
+from .progress import progress_bar
+from .prompts import prompt_token_ids
+from .records import response_row
+from .rollouts import RolloutStore, read_rollouts
+from .tasks import Problem, load_tasks
+
+
+@dataclass
+class WorkItem:
+    problem: Problem
+    sample_id: int
+    prompt_ids: list[int]
+
+
+def eos_token_ids(loaded: LoadedModel) -> list[int]:
+    ids: set[int] = set()
+    configured = loaded.model.generation_config.eos_token_id
+    if configured is not None:
+        ids.update(configured if isinstance(configured, (list, tuple)) else [configured])
+    if loaded.tokenizer.eos_token_id is not None:
+        ids.add(loaded.tokenizer.eos_token_id)
+    return sorted(int(i) for i in ids)
+
+
+def sample_batch(loaded: LoadedModel, prompts: list[list[int]], seeds: list[int], cfg: GenerateConfig) -> list[dict[str, Any]]:
+    """Sample one response per prompt. Returns token_ids / entropy / logprob lists and finish_reason."""
+    import torch
+    from transformers import GenerationConfig, LogitsProcessorList
+
+    from .sampling import RecordingSampler
+
+    device = loaded.device
+    pad_id = loaded.tokenizer.pad_token_id
+    width = max(len(p) for p in prompts)
+    input_ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, ids in enumerate(prompts):  # left padding: every prompt ends where generation starts
+        input_ids[row, width - len(ids):] = torch.tensor(ids)
+        attention[row, width - len(ids):] = 1
+    eos_ids = eos_token_ids(loaded)
+    sampler = RecordingSampler(seeds, device, temperature=cfg.temperature, top_p=cfg.top_p, top_k=cfg.top_k,
+                               entropy_temperature=cfg.entropy_temperature)
+    # Greedy over the sampler's one-hot scores; every other processor is switched off so
+    # the sampler sees the raw logits.
+    gen_config = GenerationConfig(
+        max_new_tokens=cfg.max_new_tokens, do_sample=False, num_beams=1, use_cache=True,
+        eos_token_id=eos_ids, pad_token_id=pad_id, temperature=None, top_p=None, top_k=None,
+    )
+    with torch.inference_mode():
+        sequences = loaded.model.generate(
+            input_ids=input_ids.to(device), attention_mask=attention.to(device),
+            generation_config=gen_config, logits_processor=LogitsProcessorList([sampler]),
+        )
+    new_tokens = sequences[:, width:].cpu()
+    tokens, entropy, logprob = sampler.history()
+    steps = new_tokens.shape[1]
+    if not torch.equal(tokens[:, :steps][new_tokens != pad_id], new_tokens[new_tokens != pad_id]):
+        raise RuntimeError("generate() did not follow the recording sampler; another logits processor is active")
+    results = []
+    eos = torch.tensor(eos_ids)
+    for row in range(len(prompts)):
+        is_eos = torch.isin(tokens[row, :steps], eos).nonzero()
+        length = int(is_eos[0]) + 1 if len(is_eos) else steps
+        results.append({
+            "token_ids": tokens[row, :length].tolist(),
+            "entropy": entropy[row, :length].tolist(),
+            "logprob": logprob[row, :length].tolist(),
+            "finish_reason": "stop" if len(is_eos) else "length",
+        })
+    return results
+
+
+def _work_items(problems: list[Problem], cfg: GenerateConfig, tokenizer, done: set) -> list[WorkItem]:
+    items = []
+    for problem in problems:
+        ids = None
+        for sample_id in range(cfg.n):
+            if (problem.prompt_id, sample_id) in done:
+                continue
+            if ids is None:
+                ids = prompt_token_ids(tokenizer, problem.prompt, cfg.instruction, chat_template=cfg.chat_template)
+            items.append(WorkItem(problem, sample_id, ids))
+    return items
+
+
+def _batches(items: list[WorkItem], size: int) -> Iterator[list[WorkItem]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def run_generate(cfg: GenerateConfig, out: str | Path | None = None, *, loaded: LoadedModel | None = None,
+                 show_progress: bool = True):
+    """Generate ``cfg.n`` responses per problem; returns the rollout table as a DataFrame.
+
+    With ``out`` the rows are written as resumable shards there (and the whole table in it
+    is returned); without, nothing is written.
+    """
+    import pandas as pd
+
+    from .sampling import stream_seed
+    from . import __version__
+
+    cfg.validate()
+    problems = load_tasks(cfg.tasks, cfg.limit)
+    store = None
+    if out is not None:
+        info = {"entropy_lens_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "columns": "see README: The rollout table"}
+        store = RolloutStore(Path(out), cfg.run_settings(), info)
+        store.check()  # fail on a bad --out before spending time on the model
+    try:
+        if loaded is None:
+            loaded = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype, trust_remote_code=cfg.trust_remote_code)
+        if store is not None:
+            store.open()
+        items = _work_items(problems, cfg, loaded.tokenizer, store.done if store else set())
+        rows: list[dict[str, Any]] = []
+        total = len(problems) * cfg.n
+        with progress_bar(total=total, initial=total - len(items), desc="generate", unit="resp",
+                          enabled=show_progress) as bar:
+            for batch in _batches(items, cfg.batch_size):
+                started = time.perf_counter()
+                seeds = [stream_seed(cfg.seed, it.problem.prompt_id, it.sample_id) for it in batch]
+                sampled = sample_batch(loaded, [it.prompt_ids for it in batch], seeds, cfg)
+                batch_rows = [
+                    response_row(loaded.tokenizer, prompt_id=it.problem.prompt_id, sample_id=it.sample_id,
+                                 prompt=it.problem.prompt, prompt_token_ids=it.prompt_ids, answer=it.problem.answer, **s)
+                    for it, s in zip(batch, sampled)
+                ]
+                if store is not None:
+                    store.write(batch_rows)
+                else:
+                    rows.extend(batch_rows)
+                n_tokens = sum(len(s["token_ids"]) for s in sampled)
+                bar.record(len(batch), n_tokens, time.perf_counter() - started)
+    except BaseException:
+        if store is not None:
+            store.abandon()
+        raise
+    if store is not None:
+        return read_rollouts(store.directory)
+    frame = pd.DataFrame(rows)
+    return frame.sort_values(["prompt_id", "sample_id"], kind="stable").reset_index(drop=True) if len(frame) else frame
+
+
+def generate(model: str | LoadedModel = "smollm2", tasks: str = "arithmetic", *, out: str | Path | None = None,
+             show_progress: bool = True, **options: Any):
+    """Python API of ``entropy-lens generate``; keyword options as the CLI flags (``n``, ``limit``,
+    ``max_new_tokens``, ``temperature``, ``top_p``, ``top_k``, ``batch_size``, ``seed``, ...).
+
+    ``model`` may be a name/path or an already loaded :class:`LoadedModel`. Returns the
+    rollout table (pandas DataFrame).
+    """
+    loaded = model if isinstance(model, LoadedModel) else None
+    name = model.name if loaded else model
+    try:
+        cfg = GenerateConfig(model=name, tasks=tasks, **options)
+    except TypeError as exc:
+        raise UserError(f"generate() got an unknown option ({exc})", "see `entropy-lens generate --help` for the options") from None
+    return run_generate(cfg, out, loaded=loaded, show_progress=show_progress)

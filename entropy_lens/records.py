@@ -1,0 +1,48 @@
+"""Building one rollout-table row from a response's tokens and per-token values."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from .answers import extract_answer, is_correct
+from .offsets import decode_with_offsets
+
+
+def response_row(
+    tokenizer,
+    *,
+    prompt_id: str,
+    sample_id: int,
+    prompt: str,
+    prompt_token_ids: Sequence[int],
+    token_ids: Sequence[int],
+    entropy: Sequence[float],
+    logprob: Sequence[float],
+    answer: str | None,
+    finish_reason: str,
+    response: str | None = None,
+    offsets: Sequence[Sequence[int]] | None = None,
+) -> dict[str, Any]:
+    """One row of the rollout table (see ``rollouts.COLUMNS``).
+
+    ``response`` and ``offsets`` are decoded from ``token_ids`` unless given (scoring a
+    text keeps the user's exact text and the tokenizer's own spans).
+    """
+    if response is None or offsets is None:
+        response, offsets = decode_with_offsets(tokenizer, list(token_ids))
+    extracted = extract_answer(response)
+    return {
+        "prompt_id": str(prompt_id),
+        "sample_id": int(sample_id),
+        "prompt": prompt,
+        "prompt_token_ids": [int(t) for t in prompt_token_ids],
+        "response": response,
+        "token_ids": [int(t) for t in token_ids],
+        "offsets": [[int(a), int(b)] for a, b in offsets],
+        "entropy": [float(x) for x in entropy],
+        "logprob": [float(x) for x in logprob],
+        "answer": None if answer is None else str(answer),
+        "extracted": extracted,
+        "correct": is_correct(extracted, answer),
+        "finish_reason": finish_reason,
+    }
