@@ -6,15 +6,28 @@ For logits ``z`` over the whole vocabulary and entropy temperature ``tau``::
 
 Computed in float32 whatever the input dtype, one chunk of rows at a time so the extra
 memory stays a small fraction of the logits tensor.
+
+How a chunk is computed (see ``_chunk_stats``), with ``a = (z - max z) / tau``::
+
+    p = softmax(a)                       # ATen's fused kernel: the only exp pass
+    S = sum_v exp(a_v) = sum(p) / max(p) # softmax divides by its own sum, and exp(0) = 1
+    H = log S - sum_v p_v a_v / sum(p)
+
+Why this shape: on CPU the elementwise ``torch.exp`` costs about 1.5x a whole fused
+softmax, so all exponentials come from the softmax kernel. Dividing by ``sum(p)``
+renormalises with a pairwise float32 sum, cancelling the rounding of softmax's own
+sequential sum over a large vocabulary. The dot product uses the shifted values ``a``,
+never raw logits: its rounding error then scales with the entropy, not with ``|max z|``.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 
-# Elements per chunk: rows * vocab. 2**21 float32 values = 8 MiB per temporary buffer.
+# Elements per chunk: rows * vocab. 2**21 float32 values = 8 MiB per work buffer (two of
+# them): large enough to amortise per-op dispatch, small enough to stay in a CPU's L3.
 _CHUNK_ELEMENTS = 1 << 21
 
 
@@ -24,26 +37,92 @@ def _rows_per_chunk(vocab_size: int, chunk_rows: int | None) -> int:
     return max(1, _CHUNK_ELEMENTS // max(1, vocab_size))
 
 
-def _entropy_lse(block: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Entropy and log-sum-exp of ``block / temperature`` for a 2-D block of rows, float32."""
-    z = block.float()
-    m = z.amax(dim=-1, keepdim=True)
-    shifted = z - m
-    if temperature != 1.0:
-        shifted.mul_(1.0 / temperature)
-    e = torch.exp(shifted)
-    s = e.sum(dim=-1)
-    # sum_v e_v * shifted_v as a batched dot product: no third V-sized temporary.
-    dot = torch.bmm(e.unsqueeze(1), shifted.unsqueeze(2)).view(-1)
-    log_s = torch.log(s)
-    entropy = log_s - dot / s
-    lse = log_s + m.view(-1) / temperature
-    return entropy, lse
-
-
 def _check_temperature(temperature: float) -> None:
     if not temperature > 0:
         raise ValueError(f"entropy temperature must be > 0, got {temperature}")
+
+
+def _row_views(x: torch.Tensor) -> list[torch.Tensor]:
+    """2-D ``(rows, V)`` views covering ``x``'s leading dims in order, never a copy.
+
+    ``reshape(-1, V)`` would silently copy a non-contiguous input such as
+    ``logits[:, :-1]``, doubling peak memory; split along the first dim instead.
+    """
+    try:
+        return [x.view(-1, x.shape[-1])]
+    except RuntimeError:
+        return [view for sub in x.unbind(0) for view in _row_views(sub)]
+
+
+def _chunks(x: torch.Tensor, step: int) -> Iterator[tuple[int, torch.Tensor]]:
+    """``(first_row, block)`` for row blocks of at most ``step`` rows, in order."""
+    offset = 0
+    for view in _row_views(x):
+        for start in range(0, view.shape[0], step):
+            yield offset + start, view[start : start + step]
+        offset += view.shape[0]
+
+
+def _softmax_into(src: torch.Tensor, out: torch.Tensor) -> None:
+    """Softmax over the last dim written into ``out`` (no allocation)."""
+    torch.ops.aten._softmax.out(src, -1, False, out=out)
+
+
+def _chunk_stats(
+    z: torch.Tensor, a: torch.Tensor, p: torch.Tensor, inv_t: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Entropy and ``log S`` for a 2-D block ``z``, using work buffers ``a``, ``p`` (same shape).
+
+    On return ``a`` holds the shifted scaled logits ``(z - max z) / tau`` (float32), so
+    ``a[tok] - log S`` is a token's log-prob. ``p`` is clobbered.
+    """
+    if z.dtype == torch.float32 and inv_t == 1.0:
+        # Commonest case: softmax reads the logits straight from memory, and the shift
+        # below re-reads the block while it is still in cache.
+        _softmax_into(z, p)
+        torch.sub(z, z.amax(dim=-1, keepdim=True), out=a)
+    else:
+        if z.dtype == torch.float32:
+            torch.sub(z, z.amax(dim=-1, keepdim=True), out=a)
+        else:
+            # Upcast first: arithmetic on bf16/fp16 operands would round in that dtype.
+            a.copy_(z)
+            a.sub_(a.amax(dim=-1, keepdim=True))
+        if inv_t != 1.0:
+            a.mul_(inv_t)  # after the shift, so the max entry stays exactly 0
+        _softmax_into(a, p)
+    p_max = p.amax(dim=-1)  # = exp(0) / softmax's sum
+    p_sum = p.sum(dim=-1)
+    # nansum: a -inf logit gives p = 0 and 0 * -inf = NaN where the true term is 0. A NaN
+    # or +inf logit still gives NaN entropy, through p_max and p_sum.
+    dot = p.mul_(a).nansum(dim=-1)
+    log_s = torch.log(p_sum / p_max)
+    return log_s - dot / p_sum, log_s
+
+
+def _scan(
+    logits: torch.Tensor, token_ids: torch.Tensor | None, temperature: float, chunk_rows: int | None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Entropy (and log-probs of ``token_ids`` if given) for every row, flat float32."""
+    _check_temperature(temperature)
+    vocab = logits.shape[-1]
+    n = logits.numel() // vocab if vocab else 0
+    step = min(_rows_per_chunk(vocab, chunk_rows), max(1, n))
+    entropy = torch.empty(n, dtype=torch.float32, device=logits.device)
+    logprob = None if token_ids is None else torch.empty_like(entropy)
+    ids = None if token_ids is None else token_ids.reshape(-1, 1).to(logits.device)
+    # Two work buffers, reused by every chunk: this is all the V-sized extra memory.
+    a_buf = torch.empty(step, vocab, dtype=torch.float32, device=logits.device)
+    p_buf = torch.empty_like(a_buf)
+    inv_t = 1.0 / float(temperature)
+    for start, block in _chunks(logits, step):
+        rows = slice(start, start + block.shape[0])
+        a, p = a_buf[: block.shape[0]], p_buf[: block.shape[0]]
+        h, log_s = _chunk_stats(block, a, p, inv_t)
+        entropy[rows] = h
+        if logprob is not None:
+            logprob[rows] = a.gather(-1, ids[rows]).view(-1) - log_s
+    return entropy, logprob
 
 
 def token_entropy(logits: torch.Tensor, temperature: float = 1.0, *, chunk_rows: int | None = None) -> torch.Tensor:
@@ -51,14 +130,8 @@ def token_entropy(logits: torch.Tensor, temperature: float = 1.0, *, chunk_rows:
 
     ``logits`` has shape ``(..., V)`` in any float dtype; the result has shape ``(...)``.
     """
-    _check_temperature(temperature)
-    vocab = logits.shape[-1]
-    flat = logits.reshape(-1, vocab)
-    out = torch.empty(flat.shape[0], dtype=torch.float32, device=logits.device)
-    step = _rows_per_chunk(vocab, chunk_rows)
-    for start in range(0, flat.shape[0], step):
-        out[start : start + step] = _entropy_lse(flat[start : start + step], temperature)[0]
-    return out.view(logits.shape[:-1])
+    entropy, _ = _scan(logits, None, temperature, chunk_rows)
+    return entropy.view(logits.shape[:-1])
 
 
 def entropy_and_logprob(
@@ -68,19 +141,7 @@ def entropy_and_logprob(
 
     ``logits``: ``(..., V)``; ``token_ids``: ``(...)``. Both results have shape ``(...)``.
     """
-    _check_temperature(temperature)
-    vocab = logits.shape[-1]
-    flat = logits.reshape(-1, vocab)
-    ids = token_ids.reshape(-1).to(flat.device)
-    entropy = torch.empty(flat.shape[0], dtype=torch.float32, device=flat.device)
-    logprob = torch.empty_like(entropy)
-    step = _rows_per_chunk(vocab, chunk_rows)
-    for start in range(0, flat.shape[0], step):
-        block = flat[start : start + step]
-        h, lse = _entropy_lse(block, temperature)
-        picked = block.gather(-1, ids[start : start + step, None]).view(-1).float() / temperature
-        entropy[start : start + step] = h
-        logprob[start : start + step] = picked - lse
+    entropy, logprob = _scan(logits, token_ids, temperature, chunk_rows)
     return entropy.view(token_ids.shape), logprob.view(token_ids.shape)
 
 
@@ -97,6 +158,7 @@ def entropy_and_logprob_from_hidden(
     The head is applied ``chunk_rows`` positions at a time, so the ``N x V`` logits matrix
     never exists: long reasoning traces are scored in bounded memory.
     """
+    _check_temperature(temperature)
     n = hidden.shape[0]
     entropy = torch.empty(n, dtype=torch.float32, device=hidden.device)
     logprob = torch.empty_like(entropy)

@@ -1,18 +1,16 @@
-"""Independent float64 references for entropies and log-probs (full softmax, no chunking)."""
+"""Independent float64 references for entropies and log-probs: one plain forward pass over
+the whole sequence (no cache, no batching, no chunking), then a float64 full softmax."""
 
 from __future__ import annotations
 
 
 def full_forward_reference(model, prompt_ids, response_ids, temperature: float = 1.0):
-    """Entropy and log-prob of each response token from one plain float64 forward pass."""
-    import copy
-
+    """Entropy and log-prob (float64) of each response token."""
     import torch
 
-    reference = copy.deepcopy(model).double()
     ids = torch.tensor([list(prompt_ids) + list(response_ids)])
     with torch.no_grad():
-        logits = reference(input_ids=ids).logits[0].double() / temperature
+        logits = model(input_ids=ids).logits[0].double() / temperature
     start = len(prompt_ids) - 1
     picked = logits[start : start + len(response_ids)]
     logp = torch.log_softmax(picked, dim=-1)
