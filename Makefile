@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(BIN)/python -m entropy_lens generate --model smollm2 --tasks arithmetic --limit 12 --n 2 \
 		--max-new-tokens 96 --batch-size 8 --out $(DEMO_OUT)/rollouts
-	$(BIN)/python -m entropy_lens.demo_summary $(DEMO_OUT)/rollouts
+	$(BIN)/python -m entropy_lens summary $(DEMO_OUT)/rollouts
 
 test: setup
 	$(BIN)/python -m pytest -q tests

@@ -65,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
                         epilog=EPILOG_ROLLOUTS)
     sc.add_argument("--out", required=True, metavar="DIR", help="rollout directory to write (new, empty, or the same run to resume)")
     _add_config_arguments(sc, ScoreConfig, required=("input",))
+    summary = sub.add_parser("summary", help="print what a rollout table holds: accuracy, entropy, top tokens",
+                             description="Summarise a rollout directory: counts, accuracy and mean entropy with 95%% "
+                                         "confidence intervals, entropy quantiles, the highest-entropy tokens and one "
+                                         "response with its highest-entropy tokens marked.")
+    summary.add_argument("rollouts", metavar="DIR", help="rollout directory (the --out of generate or score)")
+    summary.add_argument("--min-count", type=int, default=5, metavar="N",
+                         help="only list tokens seen at least N times (default: 5)")
     return parser
 
 
@@ -94,6 +101,12 @@ def _run(args: argparse.Namespace) -> None:
         from .score import run_score
 
         frame = run_score(_config_from_args(ScoreConfig, args), args.out)
+    elif args.command == "summary":
+        from .rollouts import read_rollouts
+        from .summary import format_summary
+
+        print(format_summary(read_rollouts(args.rollouts), min_count=args.min_count))
+        return
     else:  # pragma: no cover - argparse enforces the choices
         raise UserError(f"unknown command {args.command}", "see entropy-lens --help")
     print(f"{args.out}: {_summary(frame)}")

@@ -35,8 +35,12 @@ def eos_token_ids(loaded: LoadedModel) -> list[int]:
     return sorted(int(i) for i in ids)
 
 
-def sample_batch(loaded: LoadedModel, prompts: list[list[int]], seeds: list[int], cfg: GenerateConfig) -> list[dict[str, Any]]:
-    """Sample one response per prompt. Returns token_ids / entropy / logprob lists and finish_reason."""
+def sample_batch(loaded: LoadedModel, prompts: list[list[int]], seeds: list[int], cfg: GenerateConfig, *,
+                 ignore_eos: bool = False) -> list[dict[str, Any]]:
+    """Sample one response per prompt. Returns token_ids / entropy / logprob lists and finish_reason.
+
+    ``ignore_eos`` keeps sampling past EOS to ``max_new_tokens`` (for fixed-work benchmarks).
+    """
     import torch
     from transformers import GenerationConfig, LogitsProcessorList
 
@@ -50,14 +54,14 @@ def sample_batch(loaded: LoadedModel, prompts: list[list[int]], seeds: list[int]
     for row, ids in enumerate(prompts):  # left padding: every prompt ends where generation starts
         input_ids[row, width - len(ids):] = torch.tensor(ids)
         attention[row, width - len(ids):] = 1
-    eos_ids = eos_token_ids(loaded)
+    eos_ids = [] if ignore_eos else eos_token_ids(loaded)
     sampler = RecordingSampler(seeds, device, temperature=cfg.temperature, top_p=cfg.top_p, top_k=cfg.top_k,
                                entropy_temperature=cfg.entropy_temperature)
     # Greedy over the sampler's one-hot scores; every other processor is switched off so
     # the sampler sees the raw logits.
     gen_config = GenerationConfig(
         max_new_tokens=cfg.max_new_tokens, do_sample=False, num_beams=1, use_cache=True,
-        eos_token_id=eos_ids, pad_token_id=pad_id, temperature=None, top_p=None, top_k=None,
+        eos_token_id=eos_ids or None, pad_token_id=pad_id, temperature=None, top_p=None, top_k=None,
     )
     with torch.inference_mode():
         sequences = loaded.model.generate(
@@ -70,7 +74,7 @@ def sample_batch(loaded: LoadedModel, prompts: list[list[int]], seeds: list[int]
     if not torch.equal(tokens[:, :steps][new_tokens != pad_id], new_tokens[new_tokens != pad_id]):
         raise RuntimeError("generate() did not follow the recording sampler; another logits processor is active")
     results = []
-    eos = torch.tensor(eos_ids)
+    eos = torch.tensor(eos_ids, dtype=torch.long)
     for row in range(len(prompts)):
         is_eos = torch.isin(tokens[row, :steps], eos).nonzero()
         length = int(is_eos[0]) + 1 if len(is_eos) else steps

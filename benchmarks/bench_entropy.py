@@ -1,0 +1,223 @@
+#!/usr/bin/env python
+"""Time and memory of exact token entropy: entropy_lens vs torch Categorical vs TRL.
+
+    python benchmarks/bench_entropy.py [--rows 4096 --vocab 49152 --repeats 5]
+                                       [--device cuda] [--dtype bfloat16] [--json out.json]
+
+Every method runs on the same logits tensor. Timing rounds interleave the methods, so a
+noisy (shared) machine slows them alike. Peak extra memory: on CPU each method runs in a
+fresh subprocess that first allocates and touches the logits, then reports peak RSS minus
+RSS just before the call; on CUDA it is ``torch.cuda.max_memory_allocated`` above the
+allocation before the call. Results are checked against a float64 log_softmax reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # _memory
+sys.path.insert(0, str(HERE.parent))  # entropy_lens from this checkout, installed or not
+
+from _memory import PeakExtra  # noqa: E402
+
+from entropy_lens.entropy import token_entropy  # noqa: E402
+
+OURS = "entropy_lens token_entropy"
+CATEGORICAL = "torch Categorical.entropy"
+TRL = "trl entropy_from_logits"
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def trl_entropy() -> Callable[[torch.Tensor], torch.Tensor] | None:
+    try:
+        from trl.trainer.utils import entropy_from_logits
+    except Exception:  # not installed, or an incompatible version
+        return None
+    return entropy_from_logits
+
+
+def methods() -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
+    found = {
+        OURS: token_entropy,
+        CATEGORICAL: lambda x: torch.distributions.Categorical(logits=x).entropy(),
+    }
+    trl = trl_entropy()
+    if trl is not None:
+        found[TRL] = trl
+    return found
+
+
+def make_logits(args: argparse.Namespace) -> torch.Tensor:
+    """Random logits, filled in place: no transient copy to inflate the memory baseline."""
+    device = torch.device(args.device)
+    gen = torch.Generator(device=device).manual_seed(args.seed)
+    logits = torch.empty(args.rows, args.vocab, dtype=DTYPES[args.dtype], device=device)
+    return logits.normal_(generator=gen).mul_(args.scale)
+
+
+def reference(logits: torch.Tensor) -> torch.Tensor:
+    """Float64 full-softmax entropy, a few rows at a time."""
+    parts = []
+    for block in logits.split(128):
+        logp = torch.log_softmax(block.double(), dim=-1)
+        parts.append(-(logp.exp() * logp).sum(-1))
+    return torch.cat(parts)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_all(found: dict, logits: torch.Tensor, repeats: int) -> tuple[dict, dict]:
+    """Seconds per call for each method (round-robin rounds after a warm-up) and its output."""
+    outputs = {name: fn(logits) for name, fn in found.items()}  # warm-up, and results to check
+    seconds: dict[str, list[float]] = {name: [] for name in found}
+    for _ in range(repeats):
+        for name, fn in found.items():
+            sync(logits.device)
+            start = time.perf_counter()
+            fn(logits)
+            sync(logits.device)
+            seconds[name].append(time.perf_counter() - start)
+    return seconds, outputs
+
+
+def peak_extra_here(fn: Callable, logits: torch.Tensor) -> tuple[int, bool]:
+    """Peak extra bytes of one call in this process, after a small warm-up call.
+
+    The warm-up keeps one-time costs (thread pools, lazy library state) out of the figure.
+    """
+    fn(logits[:8])
+    gc.collect()
+    with PeakExtra(logits.device) as peak:
+        result = fn(logits)
+    del result
+    return peak.bytes, peak.exact
+
+
+def peak_extra(name: str, args: argparse.Namespace, logits: torch.Tensor) -> tuple[int, bool]:
+    """On CPU, in a fresh subprocess (RSS only shows a process's high-water mark)."""
+    if logits.device.type == "cuda":
+        torch.cuda.empty_cache()
+        return peak_extra_here(methods()[name], logits)
+    cmd = [sys.executable, __file__, "--measure-memory-of", name]
+    for key in ("rows", "vocab", "dtype", "device", "scale", "seed", "threads"):
+        cmd += [f"--{key}", str(getattr(args, key))]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    return answer["bytes"], answer["exact"]
+
+
+def run(args: argparse.Namespace) -> dict:
+    found = methods()
+    logits = make_logits(args)
+    logits_mb = logits.numel() * logits.element_size() / 2**20
+    seconds, outputs = time_all(found, logits, args.repeats)
+    truth = reference(logits)
+    trl_median = statistics.median(seconds[TRL]) if TRL in seconds else None
+    rows = []
+    for name in found:
+        median = statistics.median(seconds[name])
+        extra, exact = peak_extra(name, args, logits)
+        error = (outputs[name].double() - truth).abs().max().item()
+        rows.append({
+            "method": name,
+            "median_s": median,
+            "min_s": min(seconds[name]),
+            "speedup_vs_trl": trl_median / median if trl_median else None,
+            "peak_extra_mb": extra / 2**20,
+            "peak_extra_pct_of_logits": 100 * extra / 2**20 / logits_mb,
+            "peak_is_exact": exact,
+            "max_abs_err_vs_float64": error,
+            "agrees": error <= args.atol,
+        })
+    return {"config": config(args, logits_mb), "trl_available": TRL in found, "results": rows}
+
+
+def config(args: argparse.Namespace, logits_mb: float) -> dict:
+    trl = sys.modules.get("trl")
+    device = torch.device(args.device)
+    return {
+        "rows": args.rows,
+        "vocab": args.vocab,
+        "dtype": args.dtype,
+        "device": args.device,
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "logits_mb": logits_mb,
+        "scale": args.scale,
+        "repeats": args.repeats,
+        "torch": torch.__version__,
+        "trl": getattr(trl, "__version__", None),
+    }
+
+
+def markdown(report: dict) -> str:
+    cfg = report["config"]
+    lines = [
+        f"{cfg['rows']} x {cfg['vocab']} {cfg['dtype']} logits ({cfg['logits_mb']:.0f} MB) on "
+        f"{cfg['device']} ({cfg['device_name']}, {cfg['threads']} threads), median of {cfg['repeats']}; "
+        f"torch {cfg['torch']}, trl {cfg['trl'] or 'not installed'}",
+        "",
+        "| method | median s | min s | speed vs TRL | peak extra MB | extra % of logits | max abs err vs float64 |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in report["results"]:
+        ratio = f"{r['speedup_vs_trl']:.2f}x" if r["speedup_vs_trl"] else "n/a"
+        mark = "" if r["peak_is_exact"] else " (upper bound)"
+        flag = "" if r["agrees"] else " MISMATCH"
+        lines.append(
+            f"| {r['method']} | {r['median_s']:.3f} | {r['min_s']:.3f} | {ratio} | "
+            f"{r['peak_extra_mb']:.1f}{mark} | {r['peak_extra_pct_of_logits']:.1f}% | {r['max_abs_err_vs_float64']:.1e}{flag} |"
+        )
+    if not report["trl_available"]:
+        lines += ["", "trl is not importable: no TRL row (pip install trl)."]
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=4096)
+    parser.add_argument("--vocab", type=int, default=49152)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
+    parser.add_argument("--scale", type=float, default=3.0, help="logits ~ N(0, scale^2)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--atol", type=float, default=1e-4, help="max abs error vs float64 to count as agreeing")
+    parser.add_argument("--json", type=Path, help="also write the results here as JSON")
+    parser.add_argument("--measure-memory-of", help=argparse.SUPPRESS)  # internal: the CPU subprocess
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.measure_memory_of:
+        extra, exact = peak_extra_here(methods()[args.measure_memory_of], make_logits(args))
+        print(json.dumps({"bytes": extra, "exact": exact}))
+        return 0
+    report = run(args)
+    print(markdown(report))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 0 if all(r["agrees"] for r in report["results"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
