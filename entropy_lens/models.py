@@ -74,11 +74,16 @@ def _gguf_cache_folder(path: Path) -> Path:
 
 def convert_gguf(path: Path, target: Path) -> Path:
     """Dequantize a GGUF file into a float32 safetensors folder at ``target`` (atomically)."""
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     check_gguf_file(path)
-    quantized = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype="float32")
-    tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    try:
+        quantized = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype="float32")
+        tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    except (ValueError, OSError, ImportError, KeyError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise UserError(f"could not read GGUF file {path}: {first}",
+                        "check that transformers supports its architecture and that accelerate and gguf are installed") from None
     config = quantized.config
     # save_pretrained refuses a model that carries a GGUF quantization config; the
     # weights are already dequantized, so a fresh model of the same config holds them.
@@ -90,6 +95,7 @@ def convert_gguf(path: Path, target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
     try:
+        staging.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary folder
         fresh.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         try:
@@ -99,7 +105,6 @@ def convert_gguf(path: Path, target: Path) -> Path:
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    del AutoConfig
     return target
 
 
