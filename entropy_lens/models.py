@@ -11,6 +11,7 @@ import hashlib
 import importlib.util
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,7 @@ def convert_gguf(path: Path, target: Path) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     check_gguf_file(path)
+    print(f"converting {path.name} once to a cached safetensors copy in {target} (about 30 s) ...", file=sys.stderr)
     try:
         quantized = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype="float32")
         tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)

@@ -111,7 +111,7 @@ def test_chunk_boundaries(chunk_rows: int | None) -> None:
 
 
 def test_default_chunking_spans_many_chunks() -> None:
-    # 2**21 elements per chunk by default: 2**17 columns -> 16 rows per chunk, 40 rows -> 3 chunks.
+    # Default chunks hold 1.5M elements: 2**17 columns -> 12 rows a chunk, 40 rows -> 4 chunks.
     logits = mixed_logits(40, 1 << 17, seed=7)
     close(token_entropy(logits), reference(logits))
 
