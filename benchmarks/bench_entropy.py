@@ -4,10 +4,11 @@
     python benchmarks/bench_entropy.py [--rows 4096 --vocab 49152 --repeats 5]
                                        [--device cuda] [--dtype bfloat16] [--json out.json]
 
-Every method runs on the same logits tensor. Timing rounds interleave the methods, so a
-noisy (shared) machine slows them alike. Peak extra memory: on CPU each method runs in a
+Every method runs on the same logits tensor, a warm-up call and then ``--repeats`` timed
+calls each; the table gives the median and the min (the min is the better estimate on a
+shared, noisy machine). Peak extra memory: on CPU each method runs in a
 fresh subprocess that first allocates and touches the logits, then reports peak RSS minus
-RSS just before the call; on CUDA it is ``torch.cuda.max_memory_allocated`` above the
+RSS just before the call (with a fixed glibc mmap threshold, see ``peak_extra``); on CUDA it is ``torch.cuda.max_memory_allocated`` above the
 allocation before the call. Results are checked against a float64 log_softmax reference.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -49,13 +51,11 @@ def trl_entropy() -> Callable[[torch.Tensor], torch.Tensor] | None:
 
 
 def methods() -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
-    found = {
-        OURS: token_entropy,
-        CATEGORICAL: lambda x: torch.distributions.Categorical(logits=x).entropy(),
-    }
+    found: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {OURS: token_entropy}
     trl = trl_entropy()
     if trl is not None:
         found[TRL] = trl
+    found[CATEGORICAL] = lambda x: torch.distributions.Categorical(logits=x).entropy()
     return found
 
 
@@ -82,11 +82,18 @@ def sync(device: torch.device) -> None:
 
 
 def time_all(found: dict, logits: torch.Tensor, repeats: int) -> tuple[dict, dict]:
-    """Seconds per call for each method (round-robin rounds after a warm-up) and its output."""
-    outputs = {name: fn(logits) for name, fn in found.items()}  # warm-up, and results to check
-    seconds: dict[str, list[float]] = {name: [] for name in found}
-    for _ in range(repeats):
-        for name, fn in found.items():
+    """Seconds per call for each method, and its output (from a warm-up call).
+
+    Each method runs its calls back to back. Interleaving them would let Categorical's
+    3 GB of temporaries leave the allocator and caches in a state that slows the next
+    method, so it is listed last in ``methods()`` too.
+    """
+    seconds: dict[str, list[float]] = {}
+    outputs = {}
+    for name, fn in found.items():
+        outputs[name] = fn(logits)
+        seconds[name] = []
+        for _ in range(repeats):
             sync(logits.device)
             start = time.perf_counter()
             fn(logits)
@@ -116,7 +123,11 @@ def peak_extra(name: str, args: argparse.Namespace, logits: torch.Tensor) -> tup
     cmd = [sys.executable, __file__, "--measure-memory-of", name]
     for key in ("rows", "vocab", "dtype", "device", "scale", "seed", "threads"):
         cmd += [f"--{key}", str(getattr(args, key))]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    # A fixed glibc mmap threshold returns every freed large block to the OS at once, so
+    # peak RSS tracks what a method holds. With glibc's adaptive default, freed per-chunk
+    # temporaries may stay on the heap: TRL's figure then swung from 70 to 770 MB run to run.
+    env = {"MALLOC_MMAP_THRESHOLD_": str(128 * 1024), **os.environ}
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
     answer = json.loads(done.stdout.strip().splitlines()[-1])
     return answer["bytes"], answer["exact"]
 

@@ -1,0 +1,1 @@
+"""Figures for the analyses (matplotlib, Agg backend: no display needed)."""
