@@ -4,12 +4,13 @@
     python benchmarks/bench_entropy.py [--rows 4096 --vocab 49152 --repeats 5]
                                        [--device cuda] [--dtype bfloat16] [--json out.json]
 
-Every method runs on the same logits tensor, a warm-up call and then ``--repeats`` timed
-calls each; the table gives the median and the min (the min is the better estimate on a
-shared, noisy machine). Peak extra memory: on CPU each method runs in a
-fresh subprocess that first allocates and touches the logits, then reports peak RSS minus
-RSS just before the call (with a fixed glibc mmap threshold, see ``peak_extra``); on CUDA it is ``torch.cuda.max_memory_allocated`` above the
-allocation before the call. Results are checked against a float64 log_softmax reference.
+Every method runs on the same logits tensor: a warm-up call, then ``--repeats`` timed
+calls. The table gives the median and the min (the better estimate on a shared, noisy
+machine). Peak extra memory: on CPU each method runs in a fresh subprocess that first
+allocates and touches the logits, then reports peak RSS minus RSS just before the call
+(under a fixed glibc mmap threshold, see ``peak_extra``); on CUDA it is
+``torch.cuda.max_memory_allocated`` above the allocation before the call. Every result
+is checked against a float64 log_softmax reference; the exit status is 1 on a mismatch.
 """
 
 from __future__ import annotations

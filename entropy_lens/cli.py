@@ -10,6 +10,7 @@ from dataclasses import MISSING, fields
 from typing import Any, Sequence
 
 from . import __version__
+from .cli_analyses import ANALYSES, run_analysis
 from .config import GenerateConfig, ScoreConfig
 from .errors import UserError
 
@@ -65,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
                         epilog=EPILOG_ROLLOUTS)
     sc.add_argument("--out", required=True, metavar="DIR", help="rollout directory to write (new, empty, or the same run to resume)")
     _add_config_arguments(sc, ScoreConfig, required=("input",))
+    from .cli_analyses import add_analysis_parsers
+
+    add_analysis_parsers(sub)
+
     summary = sub.add_parser("summary", help="print what a rollout table holds: accuracy, entropy, top tokens",
                              description="Summarise a rollout directory: counts, accuracy and mean entropy with 95%% "
                                          "confidence intervals, entropy quantiles, the highest-entropy tokens and one "
@@ -101,6 +106,9 @@ def _run(args: argparse.Namespace) -> None:
         from .score import run_score
 
         frame = run_score(_config_from_args(ScoreConfig, args), args.out)
+    elif args.command in ANALYSES:
+        print(run_analysis(args))
+        return
     elif args.command == "summary":
         from .rollouts import read_rollouts
         from .summary import format_summary

@@ -13,8 +13,9 @@ How a chunk is computed (see ``_chunk_stats``), with ``a = (z - max z) / tau``::
     S = sum_v exp(a_v) = sum(p) / max(p) # softmax divides by its own sum, and exp(0) = 1
     H = log S - sum_v p_v a_v / sum(p)
 
-Why this shape: on CPU the elementwise ``torch.exp`` costs about 1.5x a whole fused
-softmax, so all exponentials come from the softmax kernel. Dividing by ``sum(p)``
+Why this shape: on CPU the elementwise ``torch.exp`` costs about 1.6x a whole fused
+softmax (70 vs 44 ms over 4096 x 49152 cached float32 values on 2 AVX-512 cores), so all
+exponentials come from the softmax kernel. Dividing by ``sum(p)``
 renormalises with a pairwise float32 sum, cancelling the rounding of softmax's own
 sequential sum over a large vocabulary. The dot product uses the shifted values ``a``,
 never raw logits: its rounding error then scales with the entropy, not with ``|max z|``.
