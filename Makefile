@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= demo-out
 
-.PHONY: setup demo test bench clean-demo
+.PHONY: setup demo test bench browser
 
 setup: $(VENV)/.installed
 
@@ -25,8 +25,15 @@ demo: setup
 		--max-new-tokens 96 --batch-size 8 --out $(DEMO_OUT)/rollouts
 	$(BIN)/python -m entropy_lens summary $(DEMO_OUT)/rollouts
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -q tests
+
+# The HTML pages are checked in a real headless browser: Debian's chromium (root only;
+# without it those tests skip and say why).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		|| echo "chromium not installed: browser tests will be skipped"; }
 
 bench: setup
 	$(BIN)/pip install -q --disable-pip-version-check -e ".[bench]"

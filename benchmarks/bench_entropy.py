@@ -136,7 +136,7 @@ def peak_extra(name: str, args: argparse.Namespace, logits: torch.Tensor) -> tup
 def run(args: argparse.Namespace) -> dict:
     found = methods()
     logits = make_logits(args)
-    logits_mb = logits.numel() * logits.element_size() / 2**20
+    logits_mib = logits.numel() * logits.element_size() / 2**20
     seconds, outputs = time_all(found, logits, args.repeats)
     truth = reference(logits)
     trl_median = statistics.median(seconds[TRL]) if TRL in seconds else None
@@ -150,16 +150,16 @@ def run(args: argparse.Namespace) -> dict:
             "median_s": median,
             "min_s": min(seconds[name]),
             "speedup_vs_trl": trl_median / median if trl_median else None,
-            "peak_extra_mb": extra / 2**20,
-            "peak_extra_pct_of_logits": 100 * extra / 2**20 / logits_mb,
+            "peak_extra_mib": extra / 2**20,
+            "peak_extra_pct_of_logits": 100 * extra / 2**20 / logits_mib,
             "peak_is_exact": exact,
             "max_abs_err_vs_float64": error,
             "agrees": error <= args.atol,
         })
-    return {"config": config(args, logits_mb), "trl_available": TRL in found, "results": rows}
+    return {"config": config(args, logits_mib), "trl_available": TRL in found, "results": rows}
 
 
-def config(args: argparse.Namespace, logits_mb: float) -> dict:
+def config(args: argparse.Namespace, logits_mib: float) -> dict:
     trl = sys.modules.get("trl")
     device = torch.device(args.device)
     return {
@@ -169,7 +169,7 @@ def config(args: argparse.Namespace, logits_mb: float) -> dict:
         "device": args.device,
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),
-        "logits_mb": logits_mb,
+        "logits_mib": logits_mib,
         "scale": args.scale,
         "repeats": args.repeats,
         "torch": torch.__version__,
@@ -180,11 +180,11 @@ def config(args: argparse.Namespace, logits_mb: float) -> dict:
 def markdown(report: dict) -> str:
     cfg = report["config"]
     lines = [
-        f"{cfg['rows']} x {cfg['vocab']} {cfg['dtype']} logits ({cfg['logits_mb']:.0f} MB) on "
+        f"{cfg['rows']} x {cfg['vocab']} {cfg['dtype']} logits ({cfg['logits_mib']:.0f} MiB) on "
         f"{cfg['device']} ({cfg['device_name']}, {cfg['threads']} threads), median of {cfg['repeats']}; "
         f"torch {cfg['torch']}, trl {cfg['trl'] or 'not installed'}",
         "",
-        "| method | median s | min s | speed vs TRL | peak extra MB | extra % of logits | max abs err vs float64 |",
+        "| method | median s | min s | speed vs TRL | peak extra MiB | extra % of logits | max abs err vs float64 |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in report["results"]:
@@ -193,7 +193,7 @@ def markdown(report: dict) -> str:
         flag = "" if r["agrees"] else " MISMATCH"
         lines.append(
             f"| {r['method']} | {r['median_s']:.3f} | {r['min_s']:.3f} | {ratio} | "
-            f"{r['peak_extra_mb']:.1f}{mark} | {r['peak_extra_pct_of_logits']:.1f}% | {r['max_abs_err_vs_float64']:.1e}{flag} |"
+            f"{r['peak_extra_mib']:.1f}{mark} | {r['peak_extra_pct_of_logits']:.1f}% | {r['max_abs_err_vs_float64']:.1e}{flag} |"
         )
     if not report["trl_available"]:
         lines += ["", "trl is not importable: no TRL row (pip install trl)."]
