@@ -22,6 +22,7 @@ _API = {
     "read_rollouts": "rollouts:read_rollouts",
     "extract_answer": "answers:extract_answer",
     "is_correct": "answers:is_correct",
+    "shape_advantages": "shaping:shape_advantages",
     "UserError": "errors:UserError",
 }
 

@@ -1,0 +1,383 @@
+"""Words of a whole rollout table, found with array operations, and the token each starts in.
+
+A *word* is a maximal run of letters: ASCII letters and every other character Python calls
+a letter (``str.isalpha``: accented Latin, Greek, CJK, ...). An apostrophe (``'`` or ``’``)
+between two letters stays inside the word, so "let's" and "don't" are one word each;
+``’`` is read as ``'``. Digits, ``_``, hyphens and everything else separate words
+("double-check" is two words, "x2" holds the word "x"). A letter run directly after a
+backslash is a LaTeX command (``\\frac``, ``\\therefore``), not a word. Words are matched
+lower-cased; ``Words.vocab`` holds them.
+
+Nothing loops over tokens or words in Python. The responses are joined into one text,
+read as an array of code points; words are runs of a letter mask; each word gets an id
+from a key packed from its letters (exact, for ASCII words of up to 12 letters: nearly all)
+or from a 62-bit polynomial hash of its lower-cased code points (longer or non-ASCII words;
+a collision, with odds of about n^2 / 2^63 for n distinct such words, would merge two
+words). Strings are built only for the distinct words.
+
+The token of a word is found by binary search of its first character in the tokens'
+character spans (``offsets``). When that character is split over several tokens (a
+multi-byte character: the first tokens get empty spans, see ``entropy_lens.offsets``), the
+word starts at the first of them: the position where the model began to write it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+WORD_ENTROPY = ("first", "mean")
+_SEPARATOR = "\n"  # between responses in the joined text: never part of a word
+_PACKED_LETTERS = 12  # 5 bits per letter in a uint64 key
+_P1, _P2 = 2147483647, 2147483629  # primes < 2^31 of the polynomial hash
+_B1, _B2 = 911382323, 972663749
+
+
+@dataclass
+class TokenArrays:
+    """The tokens of a rollout table as flat arrays (N tokens, R responses).
+
+    ``start``/``end`` are character positions in ``text``, the responses joined by one
+    ``\\n``; response ``r`` begins at ``response_start[r]`` and owns tokens
+    ``token_bounds[r]:token_bounds[r + 1]``. ``entropy`` is float32, nats.
+    """
+
+    text: str
+    response_start: np.ndarray  # (R,) int64
+    response_length: np.ndarray  # (R,) int64, characters
+    token_bounds: np.ndarray  # (R + 1,) int64
+    start: np.ndarray  # (N,) int64
+    end: np.ndarray  # (N,) int64
+    entropy: np.ndarray  # (N,) float32
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.entropy)
+
+    @property
+    def token_response(self) -> np.ndarray:
+        """(N,) the response index of every token."""
+        return np.repeat(np.arange(len(self.response_start)), np.diff(self.token_bounds))
+
+
+@dataclass
+class Words:
+    """Every word occurrence of a rollout table (W occurrences, U distinct words).
+
+    ``response``: row of the table; ``start``/``end``: characters of the word in that
+    row's ``response``; ``word_id``: index into ``vocab`` (lower-cased strings);
+    ``first_token``/``last_token``: indices into the flat token arrays (``tokens``) of the
+    token where the word starts and the one holding its last character (``last_token`` is
+    computed for ``word_entropy="mean"`` only, else None); ``entropy``: the
+    word's entropy in nats, at its first token (``word_entropy="first"``) or the mean over
+    ``first_token..last_token`` (``"mean"``). ``word_initial`` marks the tokens where a
+    word starts. ``skipped``: rows left out (reason -> count), their words absent.
+    """
+
+    response: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    word_id: np.ndarray
+    vocab: np.ndarray  # (U,) object array of str
+    first_token: np.ndarray
+    last_token: np.ndarray | None
+    entropy: np.ndarray
+    word_initial: np.ndarray
+    tokens: TokenArrays
+    word_entropy: str = "first"
+    rows: np.ndarray | None = None  # rows of the input frame the arrays refer to (None: all)
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.word_id)
+
+    def ids_of(self, words) -> np.ndarray:
+        """The ``word_id`` of each given word (lower-cased), -1 for words never seen."""
+        index = {w: i for i, w in enumerate(self.vocab)}
+        return np.array([index.get(normalize_word(w), -1) for w in words], dtype=np.int64)
+
+    def strings(self) -> np.ndarray:
+        """The lower-cased word of every occurrence (materialised: for small tables)."""
+        return self.vocab[self.word_id]
+
+
+def normalize_word(word: str) -> str:
+    """How a word is matched: lower-cased, ``’`` read as ``'``."""
+    return word.strip().lower().replace("\u2019", "'")
+
+
+def is_word(text: str) -> bool:
+    """Whether ``text`` is exactly one word by the rules of this module."""
+    if not text or not text[0].isalpha() or not text[-1].isalpha():
+        return False
+    return all(c.isalpha() or (c in "'\u2019" and text[i - 1].isalpha() and text[i + 1].isalpha())
+               for i, c in enumerate(text))
+
+
+# -- flat token arrays ---------------------------------------------------------------------
+
+def _view_rows(row) -> np.ndarray | None:
+    """Offsets of a row read from Parquet by pandas, without touching each token.
+
+    pyarrow turns ``list<list<int32>>`` into an object array of length-2 arrays that are
+    consecutive views into one flat buffer. When the first, middle and last views are views
+    of one buffer at the addresses that layout implies, the row is a slice of that buffer.
+    Returns None when anything differs; the caller then converts the row the slow way.
+    """
+    n = len(row)
+    probes = (row[0], row[n // 2], row[n - 1])
+    base = getattr(probes[0], "base", None)
+    if not isinstance(base, np.ndarray) or base.dtype.kind not in "iu" or not base.flags.c_contiguous:
+        return None
+    size = base.itemsize
+    for p in probes:
+        if type(p) is not np.ndarray or p.base is not base or p.shape != (2,) or p.strides != (size,):
+            return None
+    first = probes[0].__array_interface__["data"][0]
+    if probes[1].__array_interface__["data"][0] != first + 2 * (n // 2) * size \
+            or probes[2].__array_interface__["data"][0] != first + 2 * (n - 1) * size:
+        return None
+    k0, rest = divmod(first - base.__array_interface__["data"][0], size)
+    if rest or k0 < 0 or k0 + 2 * n > base.size:
+        return None
+    return base.reshape(-1)[k0:k0 + 2 * n].reshape(n, 2)
+
+
+def _row_offsets(row) -> np.ndarray:
+    if isinstance(row, np.ndarray) and row.ndim == 2 and row.dtype.kind in "iu":
+        return row
+    if len(row) == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    if isinstance(row, np.ndarray) and row.dtype == object:
+        view = _view_rows(row)
+        return view if view is not None else np.stack(row)
+    return np.asarray(row, dtype=np.int64).reshape(-1, 2)
+
+
+def flat_offsets(column) -> np.ndarray:
+    """The ``offsets`` column of a table as one (N, 2) integer array (one cheap step per row;
+    int32 when every row is int32, else int64)."""
+    rows = [_row_offsets(r) for r in column]
+    if not rows:
+        return np.zeros((0, 2), dtype=np.int64)
+    flat = np.concatenate(rows)
+    return flat if flat.dtype in (np.int32, np.int64) else flat.astype(np.int64)
+
+
+def token_arrays(frame) -> tuple[TokenArrays, np.ndarray]:
+    """Flat token arrays of ``frame`` (a checked rollout table) and a mask of the rows whose
+    offsets are unusable (a span that is reversed, overlaps the one before, or lies outside
+    the response); those rows' tokens are still in the arrays."""
+    responses = frame["response"].tolist()
+    lengths = np.fromiter(map(len, responses), dtype=np.int64, count=len(responses))
+    response_start = np.concatenate([[0], np.cumsum(lengths + len(_SEPARATOR))[:-1]]).astype(np.int64)
+    text = _SEPARATOR.join(responses)
+    counts = np.fromiter(map(len, frame["entropy"]), dtype=np.int64, count=len(frame))
+    bounds = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    entropy = (np.concatenate([np.asarray(e, dtype=np.float32) for e in frame["entropy"]])
+               if len(frame) else np.zeros(0, dtype=np.float32))
+    offsets = flat_offsets(frame["offsets"])
+    # valid row: 0 <= start_0 <= end_0 <= start_1 <= ... <= end_last <= len(response), i.e.
+    # its interleaved starts and ends never decrease
+    interleaved = offsets.reshape(-1)
+    drop = np.flatnonzero(interleaved[1:] < interleaved[:-1]) + 1  # interleaved[drop] < interleaved[drop - 1]
+    token = drop // 2  # the token whose start (drop even) or end (drop odd) goes backwards
+    fault = (drop % 2 == 1) | ~np.isin(token, bounds)  # a row's first start may be below the last row's end
+    bad_rows = np.zeros(len(frame), dtype=bool)
+    bad_rows[np.searchsorted(bounds, token[fault], side="right") - 1] = True
+    nonempty = counts > 0
+    bad_rows[nonempty] |= (offsets[bounds[:-1][nonempty], 0] < 0) | (offsets[bounds[1:][nonempty] - 1, 1] > lengths[nonempty])
+    shift = np.repeat(response_start, counts)
+    tokens = TokenArrays(text=text, response_start=response_start, response_length=lengths, token_bounds=bounds,
+                         start=offsets[:, 0] + shift, end=offsets[:, 1] + shift, entropy=entropy)
+    return tokens, bad_rows
+
+
+# -- words ---------------------------------------------------------------------------------
+
+# symbol of each ASCII character: a-z, A-Z -> 1..26, apostrophe -> 27, else 0; the
+# symbols of a word's letters are its exact key (5 bits each). Other letters get 31.
+_ASCII_SYMBOL = np.zeros(256, dtype=np.uint8)
+_ASCII_SYMBOL[np.arange(65, 91)] = np.arange(1, 27)
+_ASCII_SYMBOL[np.arange(97, 123)] = np.arange(1, 27)
+_ASCII_SYMBOL[ord("'")] = 27
+_APOSTROPHE, _OTHER_LETTER = 27, 31
+
+
+def _symbols(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(code points, symbol per character, positions of non-ASCII characters, their code points).
+
+    ASCII text is read one byte per character; other text as UTF-32, classified through the
+    ASCII table plus one ``str.isalpha`` per distinct non-ASCII character.
+    """
+    if text.isascii():
+        codes = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+        return codes, _ASCII_SYMBOL[codes], np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint32)
+    codes = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
+    high = np.flatnonzero(codes >= 128)
+    symbol = _ASCII_SYMBOL[codes.astype(np.uint8)]  # wrong at `high`, fixed next
+    high_codes = codes[high]
+    distinct, inverse = np.unique(high_codes, return_inverse=True)
+    kind = np.array([_OTHER_LETTER if chr(c).isalpha() else _APOSTROPHE if c == 0x2019 else 0
+                     for c in distinct.tolist()], dtype=np.uint8)
+    symbol[high] = kind[inverse]
+    return codes, symbol, high, high_codes
+
+
+def _segment_positions(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Character positions of all the given words, concatenated; each one's index in its
+    word; and where each word begins in the concatenation."""
+    total = int(lengths.sum())
+    first = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    rel = np.arange(total, dtype=np.int64) - np.repeat(first, lengths)
+    return np.repeat(starts, lengths) + rel, rel, first
+
+
+_BYTE_MASKS = np.array([(1 << (8 * i)) - 1 for i in range(9)], dtype=np.uint64)  # the low i bytes
+
+
+def _five_bit_lanes(x: np.ndarray) -> np.ndarray:
+    """Squeeze 8 byte lanes holding values < 32 into 8 consecutive 5-bit fields (40 bits)."""
+    x = (x & np.uint64(0x001F001F001F001F)) | ((x & np.uint64(0x1F001F001F001F00)) >> np.uint64(3))
+    x = (x & np.uint64(0x000003FF000003FF)) | ((x & np.uint64(0x03FF000003FF0000)) >> np.uint64(6))
+    return (x & np.uint64(0xFFFFF)) | ((x & np.uint64(0x000FFFFF00000000)) >> np.uint64(12))
+
+
+def _packed_keys(symbol: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Exact keys of words of 1..12 symbols: symbol k of the word in bits 5k..5k+4.
+
+    Reads the 12 symbol bytes after each start as two unaligned little-endian uint64
+    windows, masks the bytes past the word's end and squeezes the bytes to 5 bits.
+    """
+    padded = np.zeros(len(symbol) + 16, dtype=np.uint8)
+    padded[:len(symbol)] = symbol
+    window = np.ndarray(shape=(len(symbol) + 8,), dtype="<u8", buffer=padded, strides=(1,))
+    low = window[starts] & _BYTE_MASKS[np.minimum(lengths, 8)]
+    high = window[starts + 8] & _BYTE_MASKS[np.clip(lengths - 8, 0, 4)]
+    return _five_bit_lanes(low) | (_five_bit_lanes(high) << np.uint64(40))
+
+
+def _unpack(keys: np.ndarray) -> np.ndarray:
+    """Strings of packed keys (inverse of :func:`_packed_keys`)."""
+    alphabet = np.frombuffer(b"\0abcdefghijklmnopqrstuvwxyz'", dtype=np.uint8)
+    shifts = np.arange(_PACKED_LETTERS, dtype=np.uint64) * np.uint64(5)
+    symbols = ((keys[:, None] >> shifts[None, :]) & np.uint64(31)).astype(np.uint8)
+    letters = np.ascontiguousarray(alphabet[symbols])
+    return letters.view(f"S{_PACKED_LETTERS}").ravel().astype(str).astype(object)
+
+
+def _hash_keys(codes: np.ndarray, symbol: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """62-bit polynomial hashes (two moduli) of the lower-cased code points of words."""
+    positions, rel, first = _segment_positions(starts, lengths)
+    c = codes[positions].astype(np.uint64)
+    sym = symbol[positions]
+    ascii_letter = (sym > 0) & (sym < _APOSTROPHE)
+    c[ascii_letter] = sym[ascii_letter].astype(np.uint64) + np.uint64(96)
+    c[sym == _APOSTROPHE] = ord("'")
+    other = np.flatnonzero(sym == _OTHER_LETTER)
+    if len(other):  # lower-case the distinct non-ASCII letters (one that lower-cases to several characters stays)
+        distinct, inverse = np.unique(c[other], return_inverse=True)
+        lower = [chr(x).lower() for x in distinct.tolist()]
+        c[other] = np.array([ord(x) if len(x) == 1 else d for x, d in zip(lower, distinct.tolist())],
+                            dtype=np.uint64)[inverse]
+    c += np.uint64(1)
+    keys = np.zeros(len(starts), dtype=np.uint64)
+    longest = int(lengths.max()) if len(lengths) else 0
+    for p, b, shift in ((_P1, _B1, 31), (_P2, _B2, 0)):
+        powers = np.ones(longest, dtype=np.uint64)
+        for i in range(1, longest):  # one step per letter of the longest word, not per word
+            powers[i] = powers[i - 1] * np.uint64(b) % np.uint64(p)
+        terms = c * powers[rel] % np.uint64(p)  # < 2^21 * 2^31: no overflow
+        keys |= (np.add.reduceat(terms, first) % np.uint64(p)) << np.uint64(shift)  # sums < 2^31 * length
+    return keys
+
+
+def find_words(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The words of ``text``: (starts, ends, word ids, vocab) with ``vocab[id]`` the
+    lower-cased word. Positions are Python string indices (code points)."""
+    import pandas as pd
+
+    codes, symbol, high, _ = _symbols(text)
+    letter = (symbol != 0) & (symbol != _APOSTROPHE)
+    in_word = letter.copy()
+    if len(codes) > 2:
+        in_word[1:-1] |= (symbol[1:-1] == _APOSTROPHE) & letter[:-2] & letter[2:]
+    padded = np.zeros(len(codes) + 2, dtype=np.int8)
+    padded[1:-1] = in_word
+    edges = np.flatnonzero(np.diff(padded))  # alternately a word's start and its end
+    starts, ends = edges[0::2], edges[1::2]
+    before = starts - 1
+    latex = (before >= 0) & (codes[np.maximum(before, 0)] == ord("\\"))
+    starts, ends = starts[~latex], ends[~latex]
+    lengths = ends - starts
+
+    packed = lengths <= _PACKED_LETTERS
+    letters_high = high[symbol[high] == _OTHER_LETTER]
+    if len(letters_high):  # words with a non-ASCII letter are hashed
+        w = np.searchsorted(starts, letters_high, side="right") - 1
+        w = w[(w >= 0) & (letters_high < ends[np.maximum(w, 0)])]
+        packed[w] = False
+    ids = np.empty(len(starts), dtype=np.int64)
+    vocab_parts = []
+    if packed.any():
+        codes_a, unique_a = pd.factorize(_packed_keys(symbol, starts[packed], lengths[packed]))
+        ids[packed] = codes_a
+        vocab_parts.append(_unpack(np.asarray(unique_a, dtype=np.uint64)))
+    hashed = np.flatnonzero(~packed)
+    if len(hashed):
+        codes_b, unique_b = pd.factorize(_hash_keys(codes, symbol, starts[hashed], lengths[hashed]))
+        _, first = np.unique(codes_b, return_index=True)  # the first occurrence of each distinct word
+        first = hashed[first]
+        ids[hashed] = codes_b + sum(len(v) for v in vocab_parts)
+        strings = np.empty(len(first), dtype=object)
+        strings[:] = [normalize_word(text[a:b]) for a, b in zip(starts[first].tolist(), ends[first].tolist())]
+        vocab_parts.append(strings)
+    vocab = np.concatenate(vocab_parts) if vocab_parts else np.zeros(0, dtype=object)
+    # one id per string (a non-ASCII letter may lower-case to an ASCII one)
+    merged, vocab = pd.factorize(vocab)
+    ids = merged[ids] if len(ids) else ids
+    return starts.astype(np.int64), ends.astype(np.int64), ids.astype(np.int64), np.asarray(vocab, dtype=object)
+
+
+def segment_words(frame, *, word_entropy: str = "first") -> Words:
+    """Every word of a checked rollout table (see module docstring), with its tokens and
+    entropy. Rows whose offsets are unusable are left out and counted in ``skipped``."""
+    if word_entropy not in WORD_ENTROPY:
+        from .errors import UserError
+
+        raise UserError(f"word_entropy={word_entropy!r} is not one of {WORD_ENTROPY}",
+                        "use 'first' (entropy at the word's first token) or 'mean' (mean over its tokens)")
+    tokens, bad_rows = token_arrays(frame)
+    skipped: dict[str, int] = {}
+    rows = None
+    if bad_rows.any():
+        skipped["offsets out of order or outside the response"] = int(bad_rows.sum())
+        rows = np.flatnonzero(~bad_rows)
+        tokens, _ = token_arrays(frame.iloc[rows])
+    starts, ends, ids, vocab = find_words(tokens.text)
+    response = np.searchsorted(tokens.response_start, starts, side="right") - 1
+
+    # the token holding the first character: the last token starting at or before it ...
+    first = np.searchsorted(tokens.start, starts, side="right") - 1
+    covered = first >= 0
+    covered[covered] = tokens.end[first[covered]] > starts[covered]
+    if not covered.all():  # characters no token carries (offsets that do not cover the text)
+        first, starts, ends, ids, response = first[covered], starts[covered], ends[covered], ids[covered], response[covered]
+    # ... or, if empty-span tokens precede it at the same position, the first of those
+    if (tokens.end == tokens.start).any():
+        at = np.flatnonzero(tokens.start[first] == starts)
+        first[at] = np.searchsorted(tokens.start, starts[at], side="left")
+    if word_entropy == "first":
+        last = None
+        entropy = tokens.entropy[first].astype(np.float64)
+    else:
+        last = np.searchsorted(tokens.start, ends - 1, side="right") - 1
+        cumulative = np.concatenate([[0.0], np.cumsum(tokens.entropy, dtype=np.float64)])
+        entropy = (cumulative[last + 1] - cumulative[first]) / (last - first + 1)
+    word_initial = np.zeros(tokens.n_tokens, dtype=bool)
+    word_initial[first] = True
+    local = tokens.response_start[response]
+    return Words(response=response, start=starts - local, end=ends - local, word_id=ids, vocab=vocab,
+                 first_token=first, last_token=last, entropy=entropy, word_initial=word_initial, tokens=tokens,
+                 word_entropy=word_entropy, rows=rows, skipped=skipped)

@@ -1,0 +1,362 @@
+"""The trainer on a tiny model built in code: losses by hand, learning, exact resume, NaN
+safety, checkpoints, the run folder and bad settings."""
+
+import argparse
+import json
+
+import pytest
+import torch
+
+from entropy_lens.errors import UserError
+from entropy_lens_trainer import TrainConfig, train
+from entropy_lens_trainer import checkpoint as ckpt
+from entropy_lens_trainer import losses
+from entropy_lens_trainer.losses import clipped_surrogate, logprob_and_entropy
+from entropy_lens_trainer.metrics import pivotal_entropies, read_metrics, reflection_count, repetition_rate
+
+TIMING = {"tokens_per_s", "rollout_s", "step_s"}
+
+
+def _cfg(model_dir, **overrides) -> TrainConfig:
+    base = dict(model=str(model_dir), device="cpu", tasks="arithmetic", limit=8, instruction="", prompts_per_step=4,
+                group_size=4, max_new_tokens=12, lr=1e-3, critic_lr=1e-3, critic_warmup=1, save_every=0, steps=4)
+    base.update(overrides)
+    return TrainConfig(**base)
+
+
+def _says(word):
+    """A trivially learnable reward: +1 if the response contains ``word``, else -1."""
+    return lambda response, answer: 1.0 if word in response else -1.0
+
+
+def _weights(folder):
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+# ------------------------------------------------------------------------------ losses
+
+
+def test_clipped_surrogate_with_clip_higher_by_hand():
+    ratio = torch.tensor([[1.5, 0.5, 1.1, 0.7, 1.25, 0.75, 1.5, 0.5]])
+    adv = torch.tensor([[1.0, -1.0, 1.0, -1.0, 1.0, -1.0, -1.0, 1.0]])
+    old = torch.zeros_like(ratio)
+    logprob = ratio.log().requires_grad_()
+    loss, stats = clipped_surrogate(logprob, old, adv, torch.ones_like(ratio), eps_low=0.2, eps_high=0.28)
+    per_token = [
+        -1.28,  # A > 0, ratio above 1 + eps_high: clipped to 1.28
+        0.8,    # A < 0, ratio below 1 - eps_low: clipped to 0.8
+        -1.1,   # inside the range
+        0.8,    # A < 0, 0.7 < 0.8: clipped
+        -1.25,  # A > 0, 1.25 < 1.28: NOT clipped (a symmetric 0.2 would clip it)
+        0.8,    # A < 0, 0.75 < 0.8: clipped
+        1.5,    # A < 0, ratio above the range: the unclipped term is larger, no clip
+        -0.5,   # A > 0, ratio below the range: the unclipped term is larger, no clip
+    ]
+    assert torch.allclose(loss, torch.tensor(sum(per_token) / 8), atol=1e-6)
+    assert stats["clip_fraction"] == pytest.approx(4 / 8)
+    (grad,) = torch.autograd.grad(loss, logprob)
+    clipped = torch.tensor([1, 1, 0, 1, 0, 1, 0, 0], dtype=torch.bool)
+    assert torch.count_nonzero(grad[0, clipped]) == 0  # clipped tokens push no further
+    assert (grad[0, ~clipped] != 0).all()
+
+
+def test_clipped_surrogate_is_the_policy_gradient_on_policy():
+    logprob = torch.tensor([[-1.0, -2.0, -0.5]], requires_grad=True)
+    adv = torch.tensor([[2.0, -1.0, 0.5]])
+    mask = torch.tensor([[1.0, 1.0, 0.0]])
+    loss, stats = clipped_surrogate(logprob, logprob.detach(), adv, mask, 0.2, 0.28)
+    (grad,) = torch.autograd.grad(loss, logprob)
+    assert torch.allclose(grad, torch.tensor([[-1.0, 0.5, 0.0]]))  # -A / n_tokens, padding 0
+    assert stats == {"clip_fraction": 0.0, "approx_kl": 0.0}
+
+
+def test_kl_penalty_is_zero_at_the_reference_and_positive_elsewhere():
+    lp = torch.tensor([[-1.0, -2.0]])
+    assert float(losses.kl_penalty(lp, lp, torch.ones(1, 2))) == 0.0
+    assert float(losses.kl_penalty(lp, lp + 0.3, torch.ones(1, 2))) > 0
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_differentiable_logprob_and_entropy_match_autograd(temperature):
+    g = torch.Generator().manual_seed(0)
+    raw = torch.randn(3, 5, 70, generator=g) * 3
+    raw[0, 0, 3] = float("-inf")  # a masked vocabulary entry
+    ids = torch.randint(4, 70, (3, 5), generator=g)
+    w1, w2 = torch.randn(3, 5, generator=g), torch.randn(3, 5, generator=g)
+    logits = raw.clone().requires_grad_()
+    lp, h = logprob_and_entropy(logits, ids, temperature)
+    (grad,) = torch.autograd.grad((lp * w1).sum() + (h * w2).sum(), logits)
+    # reference: plain autograd; -1e4 instead of -inf (same probabilities, 0) avoids its 0 * inf
+    ref = raw.clamp(min=-1e4).requires_grad_()
+    log_p = torch.log_softmax(ref / temperature, dim=-1)
+    lp_ref = log_p.gather(-1, ids[..., None]).squeeze(-1)
+    h_ref = -(log_p.exp() * log_p).sum(-1)
+    (grad_ref,) = torch.autograd.grad((lp_ref * w1).sum() + (h_ref * w2).sum(), ref)
+    assert torch.allclose(lp, lp_ref, atol=1e-5)
+    assert torch.allclose(h, h_ref, atol=1e-5)
+    assert torch.allclose(grad, grad_ref, atol=1e-5)
+    assert grad[0, 0, 3] == 0
+
+
+def test_training_pass_sees_what_the_sampler_saw(tiny):
+    """Left-padded prompts of different lengths: the training forward pass gives the
+    log-probs and entropies the sampler recorded while generating."""
+    from entropy_lens.tasks import Problem
+    from entropy_lens_trainer.rollout import response_logits, sample_rollouts
+
+    problems = [Problem("a", "What is 3 + 4?", "7"), Problem("b", "Step 1: compute 2 * 6 = 12. Then what?", "12")]
+    batch = sample_rollouts(tiny, problems, step=1, group_size=2, seed=0, max_new_tokens=10, temperature=0.9,
+                            top_p=1.0, instruction="", chat_template=True)
+    with torch.no_grad():
+        logits = response_logits(tiny.model, batch.tensors, batch.prompt_width)
+        lp, h = logprob_and_entropy(logits, batch.tensors["response_ids"], 0.9)
+    for row in range(4):
+        n = len(batch.token_ids[row])
+        assert torch.allclose(lp[row, :n], torch.tensor(batch.logprob[row]), atol=1e-4)
+        assert torch.allclose(h[row, :n], torch.tensor(batch.entropy[row]), atol=1e-4)
+    assert batch.tensors["response_mask"].sum() == batch.n_tokens
+
+
+# ------------------------------------------------------------------------------ metrics
+
+
+def test_text_metrics_by_hand():
+    assert repetition_rate([1, 2, 3, 4, 1, 2, 3, 4]) == pytest.approx(1 - 4 / 5)
+    assert repetition_rate([1, 2, 3]) is None
+    text = "So we add. However, wait: check it. Because 3 + 4 = 7."
+    assert reflection_count(text) == 1  # "However, wait: check it." is one reflective sentence
+    # one token per character span: "So" (pivotal), ..., "However", "Because"
+    offsets = [[0, 2], [2, 10], [10, 19], [19, 36], [36, 43], [43, len(text)]]
+    entropy = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+    assert pivotal_entropies(text, offsets, entropy) == [0.1, 0.3, 0.5]
+
+
+# ------------------------------------------------------------------------------ training
+
+
+def test_grpo_raises_a_learnable_reward(tiny_model_dir, tmp_path):
+    frame = train(_cfg(tiny_model_dir, steps=4), tmp_path / "run", reward_fn=_says("answer"), verbose=False)
+    rewards = frame["reward_mean"].tolist()
+    assert rewards[-1] > rewards[0] + 0.5
+    assert sum(rewards[-2:]) / 2 > sum(rewards[:2]) / 2 + 0.5
+    assert (frame["skipped_updates"] == 0).all()
+
+
+def test_ppo_raises_a_learnable_reward(tiny_model_dir, tmp_path):
+    frame = train(_cfg(tiny_model_dir, algorithm="ppo", steps=4, shaping="entropy-adv"), tmp_path / "run",
+                  reward_fn=_says("answer"), verbose=False)
+    rewards = frame["reward_mean"].tolist()
+    assert frame["policy_updates"].tolist()[0] == 0  # step 1: critic pre-training only
+    assert rewards[-1] > rewards[0] + 0.5
+    assert frame["value_loss"].notna().all()
+
+
+@pytest.mark.parametrize("algorithm,steps", [("grpo", 4), ("ppo", 3)])
+def test_resume_reproduces_the_uninterrupted_run(tiny_model_dir, tmp_path, algorithm, steps):
+    """Run ``steps`` steps straight; run 2, stop, resume to ``steps``: the later steps'
+    metrics and the final weights are bit-identical (ppo: critic restored too)."""
+    settings = dict(algorithm=algorithm, shaping="entropy-adv", minibatches=2, ppo_epochs=2, warmup_steps=3,
+                    max_new_tokens=8, save_every=2)
+    reward = _says("answer")
+    straight = train(_cfg(tiny_model_dir, **settings, steps=steps), tmp_path / "straight", reward_fn=reward, verbose=False)
+    train(_cfg(tiny_model_dir, **settings, steps=2), tmp_path / "resumed", reward_fn=reward, verbose=False)
+    resumed = train(_cfg(tiny_model_dir, **settings, steps=steps), tmp_path / "resumed", resume=True, reward_fn=reward,
+                    verbose=False)
+    assert resumed["step"].tolist() == list(range(1, steps + 1))
+    columns = [c for c in straight.columns if c not in TIMING]
+    assert {"reward_mean", "loss", "entropy", "entropy_share", "grad_norm"} <= set(columns)
+    a = straight[columns].iloc[2:].reset_index(drop=True)
+    b = resumed[columns].iloc[2:].reset_index(drop=True)
+    assert a.equals(b), (a.T, b.T)
+    assert straight["policy_updates"].iloc[-1] == 4  # two epochs of two minibatches
+    last = f"checkpoints/step-{steps:06d}"
+    w1, w2 = _weights(tmp_path / "straight" / last), _weights(tmp_path / "resumed" / last)
+    assert w1.keys() == w2.keys() and all(torch.equal(w1[k], w2[k]) for k in w1)
+
+
+def test_nan_reward_skips_the_step_without_touching_the_weights(tiny_model_dir, tmp_path):
+    calls = {"n": 0}
+
+    def nan_at_step_two(response, answer):
+        calls["n"] += 1
+        return float("nan") if 16 < calls["n"] <= 32 else (1.0 if "answer" in response else -1.0)
+
+    frame = train(_cfg(tiny_model_dir, steps=2, save_every=1), tmp_path / "run", reward_fn=nan_at_step_two, verbose=False)
+    assert frame["skipped_updates"].tolist() == [0, 1]
+    assert frame["skipped_updates_total"].tolist() == [0, 1]
+    assert frame["policy_updates"].tolist() == [1, 0]
+    w1, w2 = _weights(tmp_path / "run/checkpoints/step-000001"), _weights(tmp_path / "run/checkpoints/step-000002")
+    assert all(torch.equal(w1[k], w2[k]) for k in w1)
+    opt1 = (tmp_path / "run/checkpoints/step-000001/trainer_state/optimizer.safetensors").read_bytes()
+    assert opt1 == (tmp_path / "run/checkpoints/step-000002/trainer_state/optimizer.safetensors").read_bytes()
+
+
+def test_nan_loss_skips_the_update(tiny_model_dir, tmp_path, monkeypatch):
+    real = losses.clipped_surrogate
+
+    def poisoned(*args, **kwargs):
+        loss, stats = real(*args, **kwargs)
+        return loss * float("nan"), stats
+
+    monkeypatch.setattr(losses, "clipped_surrogate", poisoned)
+    frame = train(_cfg(tiny_model_dir, steps=1, minibatches=2), tmp_path / "run", reward_fn=_says("answer"), verbose=False)
+    assert frame["skipped_updates"].tolist() == [2]
+    assert frame["policy_updates"].tolist() == [0]
+    initial = _weights(tiny_model_dir)
+    final = _weights(tmp_path / "run/checkpoints/step-000001")
+    assert all(torch.equal(initial[k], final[k]) for k in initial)
+
+
+def test_nan_gradient_with_a_finite_loss_is_skipped():
+    from entropy_lens_trainer.loop import _backward_and_step
+
+    p = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
+    opt = torch.optim.AdamW([p], lr=0.1)
+    loss = torch.sqrt(p[0] - p[0])  # 0, but d/dp = inf - inf = NaN
+    assert torch.isfinite(loss)
+    assert _backward_and_step(loss, [p], opt, 1.0) is None
+    assert torch.equal(p.detach(), torch.tensor([1.0, 2.0])) and not opt.state
+
+
+# ------------------------------------------------------------------------------ run folder, checkpoints
+
+
+def test_run_folder_holds_config_metrics_events_and_usable_checkpoints(tiny_model_dir, tmp_path):
+    out = tmp_path / "run"
+    train(_cfg(tiny_model_dir, steps=2, shaping="entropy-reg", kl_coef=0.01, save_every=1), out,
+          reward_fn=_says("answer"), verbose=False)
+    saved = TrainConfig.from_yaml(out / "config.yaml")
+    assert saved.shaping == "entropy-reg" and saved.alpha == 0.4  # alpha resolved for the algorithm
+    frame = read_metrics(out)
+    expected = {"step", "reward_mean", "accuracy", "response_length", "entropy", "entropy_share", "pivotal_entropy",
+                "reflection_frequency", "repetition_rate", "clip_fraction", "approx_kl", "kl", "grad_norm",
+                "tokens_per_s", "skipped_updates", "skipped_updates_total", "loss", "lr"}
+    assert expected <= set(frame.columns)
+    assert frame["step"].tolist() == [1, 2]
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-000001", "step-000002"]
+
+    from entropy_lens.models import load_model
+
+    loaded = load_model(str(out / "checkpoints/step-000002"), device="cpu")  # usable as --model
+    assert loaded.tokenizer.eos_token == "<|im_end|>"
+
+    event_files = list((out / "tensorboard").glob("events.out.tfevents.*"))
+    assert len(event_files) == 1
+    tb = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    acc = tb.EventAccumulator(str(out / "tensorboard"))
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("reward_mean")] == [1, 2]
+    assert acc.Scalars("entropy")[0].value == pytest.approx(frame["entropy"][0], rel=1e-6)
+
+
+def test_a_crash_during_save_leaves_the_last_good_checkpoint(tiny, tmp_path, monkeypatch):
+    model = tiny.model
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda n: 1.0)
+    kwargs = dict(model=model, tokenizer=tiny.tokenizer, optimizer=opt, scheduler=sched, state={})
+    good = ckpt.save_checkpoint(tmp_path, 1, **kwargs)
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(tiny.tokenizer, "save_pretrained", crash)
+    with pytest.raises(OSError):
+        ckpt.save_checkpoint(tmp_path, 2, **kwargs)
+    assert ckpt.latest_checkpoint(tmp_path) == good
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-000001"]
+
+
+def test_optimizer_state_round_trips_without_pickle(tiny, tmp_path):
+    p = torch.nn.Parameter(torch.randn(3, 2))
+    opt = torch.optim.AdamW([p], lr=1e-2, betas=(0.8, 0.95))
+    p.grad = torch.randn(3, 2)
+    opt.step()
+    ckpt._save_optimizer(opt, tmp_path, "opt")
+    fresh = torch.optim.AdamW([p], lr=1e-2, betas=(0.8, 0.95))
+    ckpt._load_optimizer(fresh, tmp_path, "opt")
+    a, b = opt.state_dict(), fresh.state_dict()
+    assert a["param_groups"] == b["param_groups"]
+    assert all(torch.equal(a["state"][0][k], b["state"][0][k]) for k in a["state"][0])
+    assert not list(tmp_path.glob("*.pt")) and not list(tmp_path.glob("*.pkl"))
+
+
+# ------------------------------------------------------------------------------ settings
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({"kappa": 1.0}, "--kappa must be > 1"),
+    ({"alpha": -0.1}, "--alpha must be >= 0"),
+    ({"group_size": 1}, "grpo needs --group-size >= 2"),
+    ({"minibatches": 3}, "does not split into 3 equal minibatches"),
+    ({"algorithm": "sac"}, "unknown algorithm"),
+    ({"shaping": "bonus"}, "unknown shaping"),
+])
+def test_bad_settings_raise_user_error(overrides, message):
+    with pytest.raises(UserError, match=message):
+        TrainConfig(**overrides).validate()
+
+
+def test_ppo_accepts_a_group_of_one():
+    TrainConfig(algorithm="ppo", group_size=1).validate()
+
+
+def _parse(argv):
+    from entropy_lens.cli_train import add_train_parser, train_config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_train_parser(parser.add_subparsers(dest="command"))
+    return train_config_from_args(parser.parse_args(["train", *argv]))
+
+
+def test_yaml_config_with_flags_overriding(tmp_path):
+    path = tmp_path / "settings.yaml"
+    path.write_text("algorithm: ppo\nsteps: 3\nlr: 1e-6\nshaping: entropy-adv\nchat_template: false\n")
+    cfg = _parse(["--out", str(tmp_path / "run"), "--config", str(path), "--steps", "7", "--kappa", "3"])
+    assert (cfg.algorithm, cfg.steps, cfg.kappa, cfg.lr, cfg.chat_template) == ("ppo", 7, 3.0, 1e-6, False)
+    assert cfg.effective_alpha == 0.1  # the paper's PPO value
+    assert _parse(["--out", str(tmp_path / "run"), "--alpha", "0.2"]).alpha == 0.2
+
+
+@pytest.mark.parametrize("text,message", [("steps: many\n", "steps must be a int"), ("bogus: 1\n", "unknown setting"),
+                                          ("[1, 2]\n", "mapping")])
+def test_bad_yaml_is_a_user_error(tmp_path, text, message):
+    path = tmp_path / "settings.yaml"
+    path.write_text(text)
+    with pytest.raises(UserError, match=message):
+        _parse(["--out", str(tmp_path / "run"), "--config", str(path)])
+
+
+def test_cli_flag_errors_are_user_errors(tmp_path):
+    with pytest.raises(UserError, match="--kappa must be > 1"):
+        _parse(["--out", str(tmp_path / "run"), "--shaping", "entropy-adv", "--kappa", "0.5"])
+    with pytest.raises(UserError, match="group-size"):
+        _parse(["--out", str(tmp_path / "run"), "--group-size", "1"])
+
+
+def test_run_folder_guards(tiny_model_dir, tmp_path):
+    out = tmp_path / "run"
+    train(_cfg(tiny_model_dir, steps=1), out, reward_fn=_says("answer"), verbose=False)
+    with pytest.raises(UserError, match="--resume"):
+        train(_cfg(tiny_model_dir, steps=2), out, reward_fn=_says("answer"), verbose=False)
+    with pytest.raises(UserError, match="differ"):
+        train(_cfg(tiny_model_dir, steps=2, lr=0.5), out, resume=True, reward_fn=_says("answer"), verbose=False)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("mine")
+    with pytest.raises(UserError, match="not a training run"):
+        train(_cfg(tiny_model_dir), tmp_path / "notes", resume=True, verbose=False)
+
+
+def test_reward_spec_loading(tmp_path, monkeypatch):
+    from entropy_lens_trainer.rewards import load_reward, outcome_reward
+
+    (tmp_path / "my_rewards.py").write_text("def score(response, answer):\n    return 0.5\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert load_reward("my_rewards:score")("x", "1") == 0.5
+    assert load_reward(None) is outcome_reward
+    assert outcome_reward("so the answer is 7", "7") == 1.0 and outcome_reward("it is 8", "7") == -1.0
+    for spec, message in [("nocolon", "module:function"), ("no_such_module_xyz:f", "could not import"),
+                          ("my_rewards:missing", "no function")]:
+        with pytest.raises(UserError, match=message):
+            load_reward(spec)

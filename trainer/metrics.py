@@ -1,0 +1,170 @@
+"""Per-step training dynamics (METHOD.md section 7) and where they are written.
+
+Text metrics of a rollout batch: response length, mean token entropy, entropy at pivotal
+tokens, reflection frequency, repetition rate. ``MetricsLog`` appends one JSON line per
+step to ``RUN/metrics.jsonl`` and the same numbers to TensorBoard (``RUN/tensorboard``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import json
+import math
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any, Sequence
+
+from .events import EventWriter
+
+# Used when entropy_lens ships no lexicon / reflection pattern (METHOD.md sections 2 and 3).
+_PIVOTAL_FALLBACK = (
+    "because therefore since thus hence so consequently however although but though yet whereas instead "
+    "alternatively first then second next finally now after suggest demonstrate show imply indicate "
+    "conclude assume consider"
+).split()
+_REFLECTION_FALLBACK = (r"\b(verify|verifying|check|checking|double-check|re-check|recheck|confirm|re-examine|"
+                        r"reconsider|let me see|wait|make sure|mistake)\b")
+_WORD = re.compile(r"[A-Za-z]+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string inside a lexicon file, whatever its nesting (list, or categories -> words)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, (list, tuple)):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+@functools.lru_cache(maxsize=1)
+def pivotal_words() -> frozenset[str]:
+    """Lower-case pivotal words: ``entropy_lens/data/pivotal_lexicon.json`` if present, else a built-in list."""
+    try:
+        text = resources.files("entropy_lens").joinpath("data/pivotal_lexicon.json").read_text()
+        words = {w.strip().lower() for w in _strings(json.loads(text)) if w.strip()}
+    except (FileNotFoundError, OSError, ValueError):
+        words = set()
+    return frozenset(words or _PIVOTAL_FALLBACK)
+
+
+@functools.lru_cache(maxsize=1)
+def reflection_pattern() -> re.Pattern:
+    """``entropy_lens.reflect.REFLECTION_PATTERN`` if available, else a built-in whole-word pattern."""
+    try:
+        from entropy_lens.reflect import REFLECTION_PATTERN as pattern
+    except ImportError:
+        pattern = _REFLECTION_FALLBACK
+    return pattern if isinstance(pattern, re.Pattern) else re.compile(pattern, re.IGNORECASE)
+
+
+def pivotal_entropies(text: str, offsets: Sequence[Sequence[int]], entropy: Sequence[float]) -> list[float]:
+    """Entropy at the first token of every pivotal word of ``text`` (the token that emits it)."""
+    words = pivotal_words()
+    starts = [int(span[0]) for span in offsets]
+    found = []
+    for match in _WORD.finditer(text):
+        if match.group(0).lower() not in words:
+            continue
+        i = bisect.bisect_right(starts, match.start()) - 1
+        # the token whose span holds the word's first character (skip empty spans)
+        while i >= 0 and not (offsets[i][0] <= match.start() < offsets[i][1]):
+            i -= 1
+        if i >= 0:
+            found.append(float(entropy[i]))
+    return found
+
+
+@functools.lru_cache(maxsize=1)
+def _sentence_splitter():
+    """``entropy_lens.sentences.split_sentences`` (made for reasoning traces) if available."""
+    try:
+        from entropy_lens.sentences import split_sentences
+    except ImportError:
+        return lambda text: [s for s in _SENTENCE_END.split(text) if s.strip()]
+    return split_sentences
+
+
+def reflection_count(text: str) -> int:
+    """Number of reflective sentences in ``text``."""
+    pattern = reflection_pattern()
+    return sum(1 for sentence in _sentence_splitter()(text) if pattern.search(sentence))
+
+
+def repetition_rate(token_ids: Sequence[int], n: int = 4) -> float | None:
+    """``1 - distinct n-grams / n-grams`` of one response (token level); None if shorter than n."""
+    grams = [tuple(token_ids[i:i + n]) for i in range(len(token_ids) - n + 1)]
+    return 1.0 - len(set(grams)) / len(grams) if grams else None
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def rollout_metrics(rollouts) -> dict[str, float | None]:
+    """Text and entropy metrics of a rollout batch (entropy: of the sampling policy, nats)."""
+    all_entropy = [h for row in rollouts.entropy for h in row]
+    pivotal = [h for text, off, ent in zip(rollouts.texts, rollouts.offsets, rollouts.entropy)
+               for h in pivotal_entropies(text, off, ent)]
+    repetition = [r for ids in rollouts.token_ids if (r := repetition_rate(ids)) is not None]
+    return {
+        "response_length": _mean([len(ids) for ids in rollouts.token_ids]),
+        "truncated_share": _mean([float(f == "length") for f in rollouts.finish_reason]),
+        "entropy": _mean(all_entropy),
+        "pivotal_entropy": _mean(pivotal),
+        "pivotal_count": len(pivotal),
+        "reflection_frequency": _mean([reflection_count(t) for t in rollouts.texts]),
+        "repetition_rate": _mean(repetition),
+    }
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN / inf become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class MetricsLog:
+    """``RUN/metrics.jsonl`` (one object per step) and TensorBoard scalars under ``RUN/tensorboard``.
+
+    ``resume_step`` keeps the lines of steps up to it (what the checkpoint had seen) and
+    drops any logged after it by a run that was then stopped.
+    """
+
+    def __init__(self, run_dir: Path, resume_step: int | None = None):
+        self.path = Path(run_dir) / "metrics.jsonl"
+        kept = []
+        if resume_step is not None and self.path.is_file():
+            for line in self.path.read_text().splitlines():
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    break  # a line cut short by a kill: nothing after it is trustworthy
+                if row.get("step", math.inf) <= resume_step:
+                    kept.append(line + "\n")
+        self.path.write_text("".join(kept))
+        self.events = EventWriter(Path(run_dir) / "tensorboard")
+        if resume_step is not None:
+            self.events.restart(resume_step + 1)
+
+    def write(self, row: dict[str, Any]) -> None:
+        row = {k: _clean(v) for k, v in row.items()}
+        with open(self.path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        self.events.scalars(int(row["step"]), {k: v for k, v in row.items() if k != "step" and v is not None})
+
+    def close(self) -> None:
+        self.events.close()
+
+
+def read_metrics(run_dir: str | Path):
+    """``RUN/metrics.jsonl`` as a pandas DataFrame, one row per step."""
+    import pandas as pd
+
+    path = Path(run_dir) / "metrics.jsonl"
+    return pd.DataFrame([json.loads(line) for line in path.read_text().splitlines() if line.strip()])

@@ -1,0 +1,62 @@
+"""Rewards: the paper's outcome reward, and users' own verifiers.
+
+A reward function is any callable ``reward_fn(response: str, answer: str | None) -> float``.
+The default gives +1 when the response's final answer is correct and -1 otherwise
+(``entropy_lens.answers``: the last ``\\boxed{}``, else the last number, checked exactly,
+numerically, then with math-verify). On the CLI, ``--reward module:function`` names one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Callable, Sequence
+
+from entropy_lens.answers import extract_answer, is_correct
+from entropy_lens.errors import UserError
+
+RewardFn = Callable[[str, "str | None"], float]
+
+
+def outcome_reward(response: str, answer: str | None) -> float:
+    """+1.0 if the final answer of ``response`` equals ``answer``, else -1.0."""
+    return 1.0 if is_correct(extract_answer(response), answer) else -1.0
+
+
+def load_reward(spec: str | None) -> RewardFn:
+    """The reward function named ``module:function`` (the default outcome reward for None)."""
+    if not spec:
+        return outcome_reward
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise UserError(f"--reward '{spec}' is not of the form module:function", "e.g. --reward my_rewards:score")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.append(os.getcwd())  # the `entropy-lens` script does not put the current folder on the path
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UserError(f"could not import reward module '{module_name}': {exc}",
+                        "make it importable (installed, or on PYTHONPATH / in the current folder)") from None
+    fn = getattr(module, attribute, None)
+    if not callable(fn):
+        raise UserError(f"module '{module_name}' has no function '{attribute}'", "check the name after the colon")
+    return fn
+
+
+def score_responses(reward_fn: RewardFn, responses: Sequence[str], answers: Sequence[str | None]) -> list[float]:
+    """``reward_fn`` on every (response, answer) pair, as floats.
+
+    A non-numeric result is a user error; a NaN or infinite one is passed on (the trainer
+    then skips the step and counts it).
+    """
+    rewards = []
+    for response, answer in zip(responses, answers):
+        value = reward_fn(response, answer)
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise UserError(f"the reward function returned {value!r}, not a number",
+                            "return a float such as 1.0 / -1.0") from None
+        rewards.append(value)
+    return rewards

@@ -1,0 +1,129 @@
+"""Rollouts: which problems a step uses, sampling G responses to each, and the padded
+tensors the training forward pass reads.
+
+Everything a step samples is a function of ``(seed, step)`` alone (the prompt order per
+epoch over the task set, and one random stream per response, as in ``entropy-lens
+generate``), so a resumed run draws exactly what the uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from entropy_lens.config import GenerateConfig
+from entropy_lens.generate import sample_batch
+from entropy_lens.models import LoadedModel
+from entropy_lens.offsets import decode_with_offsets
+from entropy_lens.prompts import prompt_token_ids
+from entropy_lens.sampling import stream_seed
+from entropy_lens.tasks import Problem
+
+
+@dataclass
+class Rollouts:
+    """One rollout batch: ``prompts_per_step * group_size`` responses, groups contiguous."""
+
+    problems: list[Problem]        # per response
+    token_ids: list[list[int]]     # response tokens (EOS included when sampled)
+    texts: list[str]               # decoded responses, special tokens skipped
+    offsets: list[list[list[int]]]  # character span of each response token in its text
+    entropy: list[list[float]]     # exact entropy (nats) of the sampling policy at each token, at the rollout temperature
+    logprob: list[list[float]]     # log-prob of each sampled token under that policy, same temperature
+    finish_reason: list[str]       # "stop" (EOS) or "length"
+    tensors: dict[str, torch.Tensor]  # input_ids, attention_mask, position_ids (B, W); response_ids, response_mask (B, R)
+    prompt_width: int              # W - R: prompts are left-padded to this width
+
+    @property
+    def n_tokens(self) -> int:
+        return sum(len(t) for t in self.token_ids)
+
+
+def step_problems(problems: list[Problem], step: int, count: int, seed: int) -> list[Problem]:
+    """The ``count`` problems of training step ``step`` (0-based): consecutive slices of a
+    fresh seeded shuffle of the task set per epoch."""
+    picked = []
+    for k in range(step * count, (step + 1) * count):
+        epoch, index = divmod(k, len(problems))
+        order = list(range(len(problems)))
+        random.Random(f"{seed}:epoch{epoch}").shuffle(order)
+        picked.append(problems[order[index]])
+    return picked
+
+
+def sample_rollouts(loaded: LoadedModel, problems: list[Problem], *, step: int, group_size: int, seed: int,
+                    max_new_tokens: int, temperature: float, top_p: float, instruction: str,
+                    chat_template: bool) -> Rollouts:
+    """Sample ``group_size`` responses to each problem with the current policy."""
+    cfg = GenerateConfig(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, top_k=0,
+                         entropy_temperature=temperature, instruction=instruction, chat_template=chat_template)
+    tokenizer = loaded.tokenizer
+    per_problem = [prompt_token_ids(tokenizer, p.prompt, instruction, chat_template=chat_template) for p in problems]
+    prompts, seeds, owners = [], [], []
+    for problem, ids in zip(problems, per_problem):
+        for sample_id in range(group_size):
+            prompts.append(ids)
+            seeds.append(stream_seed(seed, f"{problem.prompt_id}@step{step}", sample_id))
+            owners.append(problem)
+    sampled = sample_batch(loaded, prompts, seeds, cfg)
+    decoded = [decode_with_offsets(tokenizer, s["token_ids"]) for s in sampled]
+    return Rollouts(
+        problems=owners,
+        token_ids=[s["token_ids"] for s in sampled],
+        texts=[text for text, _ in decoded],
+        offsets=[offsets for _, offsets in decoded],
+        entropy=[s["entropy"] for s in sampled],
+        logprob=[s["logprob"] for s in sampled],
+        finish_reason=[s["finish_reason"] for s in sampled],
+        tensors=pad_batch(prompts, [s["token_ids"] for s in sampled], tokenizer.pad_token_id),
+        prompt_width=max(len(p) for p in prompts),
+    )
+
+
+def pad_batch(prompts: list[list[int]], responses: list[list[int]], pad_id: int) -> dict[str, Any]:
+    """Prompts left-padded to a common width W - R, responses right-padded to R.
+
+    Every response then starts at the same column, so one slice of positions holds the
+    logits of all response tokens. Position ids count real tokens only, as ``generate``
+    does for left-padded prompts, so the training pass sees what the sampler saw.
+    """
+    width = max(len(p) for p in prompts)
+    length = max(1, max(len(r) for r in responses))
+    n = len(prompts)
+    input_ids = torch.full((n, width + length), pad_id, dtype=torch.long)
+    attention = torch.zeros((n, width + length), dtype=torch.long)
+    for row, (prompt, response) in enumerate(zip(prompts, responses)):
+        input_ids[row, width - len(prompt):width] = torch.tensor(prompt, dtype=torch.long)
+        attention[row, width - len(prompt):width + len(response)] = 1
+        if response:
+            input_ids[row, width:width + len(response)] = torch.tensor(response, dtype=torch.long)
+    position_ids = (attention.cumsum(dim=1) - 1).clamp(min=0)
+    return {
+        "input_ids": input_ids,
+        "attention_mask": attention,
+        "position_ids": position_ids,
+        "response_ids": input_ids[:, width:].clone(),
+        "response_mask": attention[:, width:].clone(),
+    }
+
+
+def response_logits(model, tensors: dict[str, torch.Tensor], prompt_width: int) -> torch.Tensor:
+    """Logits ``(B, R, V)`` that predict each response token (positions W-R-1 .. W-2).
+
+    Only those positions go through the LM head (``logits_to_keep``), so the prompt's
+    logits are never computed.
+    """
+    input_ids = tensors["input_ids"]
+    keep = torch.arange(prompt_width - 1, input_ids.shape[1] - 1, device=input_ids.device)
+    inputs = dict(input_ids=input_ids, attention_mask=tensors["attention_mask"],
+                  position_ids=tensors["position_ids"], use_cache=False)
+    try:
+        logits = model(**inputs, logits_to_keep=keep).logits
+    except TypeError:  # a model without logits_to_keep: compute all, keep the response part
+        logits = model(**inputs).logits[:, prompt_width - 1:-1]
+    if logits.shape[1] != keep.numel():
+        logits = logits[:, prompt_width - 1:-1]
+    return logits
