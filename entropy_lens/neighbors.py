@@ -46,6 +46,7 @@ import numpy as np
 QUERY_BLOCK = 1024
 BASE_BLOCK = 32768
 TOPK_CANDIDATES = 16  # per tile and query: enough that a full-row scan is rarely needed
+BFLOAT16_MIN_PAIRS = 1 << 22  # "auto" uses bfloat16 tiles from this many (query, base) pairs
 PAIR_CHUNK = 2048  # exact-scored (query, base) pairs per numpy batch (a few MB: reused, cache-sized)
 
 
@@ -132,8 +133,8 @@ def nearest_neighbors(queries, base, k: int, *, block: int | None = None, base_b
     ``queries`` (n_q, d) and ``base`` (n_b, d) are unit vectors (numpy arrays or torch
     tensors, any float dtype; CPU). ``block`` queries and ``base_block`` base rows are
     processed at a time (tile memory about ``4 * block * base_block`` bytes). ``approx``
-    chooses the filter's tile dtype: "auto" (bfloat16 where the CPU has native bfloat16,
-    else float32), "bfloat16" or "float32"; the answer is the same (exact) for all three.
+    chooses the filter's tile dtype: "auto" (bfloat16 where the CPU has native bfloat16
+    and there are at least ``BFLOAT16_MIN_PAIRS`` pairs, else float32), "bfloat16" or "float32"; the answer is the same (exact) for all three.
 
     Returns ``(indices, similarities)``, both (n_q, k): int64 base row numbers and float32
     similarities, sorted by decreasing similarity, ties by increasing index.
@@ -151,8 +152,9 @@ def nearest_neighbors(queries, base, k: int, *, block: int | None = None, base_b
     base_block = int(base_block or BASE_BLOCK)
     if block < 1 or base_block < 1:
         raise ValueError("block and base_block must be positive")
-    if approx == "auto":
-        dtype = torch.bfloat16 if native_bfloat16() else torch.float32
+    if approx == "auto":  # small problems: float32 (bfloat16 only pays off at scale)
+        big = len(q) * len(b) >= BFLOAT16_MIN_PAIRS
+        dtype = torch.bfloat16 if big and native_bfloat16() else torch.float32
     elif approx in ("bfloat16", "float32"):
         dtype = getattr(torch, approx)
     else:

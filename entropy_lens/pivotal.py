@@ -18,14 +18,14 @@ import io
 import json
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .errors import UserError
-from .stats import N_BOOT, compare_groups
+from .stats import N_BOOT, compare_groups, sorted_quantiles
 from .words import WORD_ENTROPY, is_word, normalize_word, segment_words
 
 CATEGORIES = ("causal", "contrastive", "sequential", "reasoning_verb")
@@ -62,7 +62,6 @@ class PivotalResult:
     n_responses: int
     n_tokens: int
     n_words: int
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # -- lexicon -------------------------------------------------------------------------------
@@ -196,9 +195,10 @@ def pivotal(rollouts, *, lexicon: str | os.PathLike | dict[str, list[str]] | Non
     for i, c in enumerate(categories):
         mask = category == i
         groups[c] = (values[mask], clusters[mask])
-    comparisons = compare_groups(groups, values[ordinary], clusters[ordinary], n_boot=n_boot, seed=seed)
-    all_entropy = words.tokens.entropy.astype(np.float64)
-    threshold = float(np.quantile(all_entropy, forking_quantile)) if len(all_entropy) else math.nan
+    y = values[ordinary]
+    y_sorted = np.sort(y)
+    comparisons = compare_groups(groups, y, clusters[ordinary], y_sorted=y_sorted, n_boot=n_boot, seed=seed)
+    threshold = quantile(words.tokens.entropy, forking_quantile)
     rows = []
     for c in categories:
         cmp, x = comparisons[c], groups[c][0]
@@ -209,8 +209,8 @@ def pivotal(rollouts, *, lexicon: str | os.PathLike | dict[str, list[str]] | Non
     words_table = _word_table(words, vocab_category, categories, lex)
     frequent = words_table[words_table["count"] >= min_count]
     top_words = frequent.sort_values(["mean", "count"], ascending=[False, False], kind="stable").head(top)
-    distributions = pd.DataFrame([_distribution("ordinary", values[ordinary])]
-                                 + [_distribution(c, groups[c][0]) for c in categories])
+    distributions = pd.DataFrame([_distribution("ordinary", y_sorted)]
+                                 + [_distribution(c, np.sort(groups[c][0])) for c in categories])
     return PivotalResult(
         categories=table, words=words_table, top_words=top_words.reset_index(drop=True), distributions=distributions,
         skipped=skipped, lexicon=lex, word_entropy=word_entropy, min_count=min_count,
@@ -232,7 +232,7 @@ def group_medians(ids: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndar
     out = np.full(n_groups, math.nan)
     if len(values) == 0:
         return out
-    as32 = values.astype(np.float32)
+    as32 = values.astype(np.float32) + np.float32(0.0)  # -0.0 becomes +0.0
     if values.min() >= 0 and np.array_equal(as32.astype(values.dtype), values):
         # non-negative float32: the bit pattern orders like the value
         keys = (ids.astype(np.uint64) << np.uint64(32)) | as32.view(np.uint32).astype(np.uint64)
@@ -269,13 +269,24 @@ def _word_table(words, vocab_category: np.ndarray, categories: list[str], lexico
     return table.sort_values(["count", "word"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 
-def _distribution(group: str, x: np.ndarray) -> dict[str, Any]:
-    if len(x) == 0:
-        return {"group": group, "n": 0, "mean": math.nan, "q05": math.nan, "q25": math.nan, "median": math.nan,
-                "q75": math.nan, "q95": math.nan}
-    q = np.quantile(x, [0.05, 0.25, 0.5, 0.75, 0.95])
-    return {"group": group, "n": len(x), "mean": float(x.mean()), "q05": q[0], "q25": q[1], "median": q[2],
-            "q75": q[3], "q95": q[4]}
+def _distribution(group: str, x_sorted: np.ndarray) -> dict[str, Any]:
+    q = sorted_quantiles(x_sorted, [0.05, 0.25, 0.5, 0.75, 0.95])
+    return {"group": group, "n": len(x_sorted), "mean": float(x_sorted.mean()) if len(x_sorted) else math.nan,
+            "q05": q[0], "q25": q[1], "median": q[2], "q75": q[3], "q95": q[4]}
+
+
+def quantile(values: np.ndarray, q: float) -> float:
+    """``np.quantile(values, q)`` (linear interpolation), selecting the two order statistics
+    in the array's own dtype (no float64 copy of all token entropies)."""
+    n = len(values)
+    if n == 0:
+        return math.nan
+    position = q * (n - 1)
+    low = int(math.floor(position))
+    high = min(low + 1, n - 1)
+    part = np.partition(values, [low, high]) if high != low else np.partition(values, low)
+    a, b = float(part[low]), float(part[high])
+    return a + (b - a) * (position - low)
 
 
 def pivotal_words_table(result: PivotalResult):

@@ -35,8 +35,9 @@ REPORT_CSS = """
 .ckpt { font-weight: 700; white-space: nowrap; }
 .ckpt.base { color: #0072B2; } .ckpt.rl { color: #D55E00; }
 .pair h3 { margin-top: 4px; }
-.rare-list { list-style: none; padding: 0; margin: 6px 0; }
-.rare-list li { border: 1px solid var(--rule); border-radius: 6px; padding: 8px 12px; margin: 0 0 10px; }
+.rare-list { list-style: none; padding: 0; margin: 6px 0; display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 10px 16px; }
+@media (max-width: 900px) { .rare-list { grid-template-columns: minmax(0, 1fr); } }
+.rare-list > li { border: 1px solid var(--rule); border-radius: 6px; padding: 8px 12px; margin: 0; }
 .rare-list .rl-sent { font-weight: 600; white-space: pre-wrap; overflow-wrap: anywhere; }
 .rare-list .meta { font-size: 12.5px; color: var(--muted); margin: 2px 0 4px; }
 .rare-list ol { margin: 2px 0 0; padding-left: 22px; font-size: 13.5px; color: #3a4048; }
@@ -390,53 +391,64 @@ def section_reflective(ctx: Context) -> str:
 def section_rare(ctx: Context) -> str:
     from .rare import rare
 
-    result = ctx.cached("rare", lambda: rare(ctx.base, ctx.rl, embedder=ctx.embedder, **ctx.rare_options))
-    html = table_html(result.summary, caption="Rare RL sentences vs the other RL sentences")
+    result = ctx.cached("rare", lambda: rare(ctx.base, ctx.rl, embedder=ctx.embedder, progress=False,
+                                             **ctx.rare_options))
+    row = result.summary.iloc[0]
+    n_all = int(row["n"]) + int(row["other_n"])
+    rho = "–" if not np.isfinite(row["spearman_rho"]) else f"{row['spearman_rho']:+.2f} (p = {fmt_p(row['spearman_p'])})"
+    rows = [
+        ("rare sentences / RL sentences", f"{int(row['n']):,} / {n_all:,} ({100 * row['rare_share']:.1f}%)"),
+        ("rarity threshold (mean cosine distance)", f"{row['threshold']:.3f} (the {100 * row['quantile']:g}th percentile)"),
+        ("sentence entropy, rare: mean / median (nats)", f"{fmt_number(row['mean'])} / {fmt_number(row['median'])}"),
+        ("sentence entropy, other RL: mean / median (nats)",
+         f"{fmt_number(row['other_mean'])} / {fmt_number(row['other_median'])}"),
+        ("rare − other [95% bootstrap CI]", f"<b>{_diff_cell(row)}</b>"),
+        ("Mann-Whitney p-value", fmt_p(row["p_value"])),
+        ("effect size (rank-biserial)", fmt_number(row["effect_size"], 2)),
+        ("Spearman correlation of rarity with entropy", rho),
+        ("neighbours k / base sentences", f"{int(row['k'])} / {int(row['base_sentences']):,}"
+                                          + (" (same prompt only)" if bool(row["same_prompt"]) else "")),
+        ("embedding model", escape(row["embedder"])),
+    ]
+    body = "".join(f"<tr><th>{escape(m)}</th><td class=\"num\">{v}</td></tr>" for m, v in rows)
+    html = f"<table class=\"data overview\"><tbody>{body}</tbody></table>"
+    if result.skipped:
+        html += f"<p class=\"note\">{escape(result.skipped)}</p>"
     figure = _optional_figure("rare", result)
     if figure is not None:
-        html += figure_html(figure, alt="rare sentence entropy")
+        html += figure_html(figure, alt="entropy of rare sentences")
     html += _rare_examples(result, ctx.rare_top)
     return (
-        f"<p class=\"explain\">Every sentence of {_label(ctx.rl_name, 'rl')} is embedded (sentence-transformers) "
-        f"and compared with the sentences of {_label(ctx.base_name, 'base')}: its rarity is the mean cosine "
-        "distance to its k nearest base sentences. The top 10% by rarity are “rare behaviours”: things the RL "
-        "model says that the base model does not. Their entropy is compared with the other RL sentences.</p>" + html)
+        f"<p class=\"explain\">Every sentence of {_label(ctx.rl_name, 'rl')} is embedded (sentence-transformers, "
+        f"unit vectors) and compared with the sentences of {_label(ctx.base_name, 'base')}: its rarity is the mean "
+        f"cosine distance to its {int(row['k'])} nearest base sentences. The top {100 * (1 - row['quantile']):.0f}% "
+        "by rarity are “rare behaviours”: things the RL model says that the base model does not. Their entropy "
+        "(mean over their tokens) is compared with the other RL sentences, resampling responses for the CI.</p>"
+        + html)
 
 
 def _rare_examples(result, top: int) -> str:
+    """The ``top`` rarest RL sentences, each with its nearest base sentences."""
     sentences = result.sentences
-    if "rare" in sentences:
-        sentences = sentences[sentences["rare"].astype(bool)]
-    distance = next((c for c in ("distance", "rarity", "mean_distance", "d") if c in sentences), None)
-    if distance is not None:
-        sentences = sentences.sort_values(distance, ascending=False)
+    sentences = sentences[sentences["rare"].astype(bool)].sort_values("distance", ascending=False, kind="stable")
     items = []
-    for row in sentences.head(top).itertuples(index=False):
-        neighbors = _neighbors_of(row)
-        meta = [f"{escape(row.prompt_id)} · sample {int(row.sample_id)}"]
-        if distance is not None:
-            meta.append(f"mean distance to nearest base sentences {getattr(row, distance):.3f}")
-        if hasattr(row, "mean_entropy"):
-            meta.append(f"mean entropy {row.mean_entropy:.3f} nats")
-        near = "".join(f"<li>{escape(s)}" + (f" <span class=\"muted\">(distance {d:.3f})</span>" if d is not None else "")
-                       + "</li>" for s, d in neighbors)
-        items.append(f"<li><div class=\"rl-sent\">{escape(row.sentence)}</div><div class=\"meta\">{' · '.join(meta)}</div>"
-                     + (f"<div class=\"muted\">nearest base sentences:</div><ol>{near}</ol>" if near else "") + "</li>")
+    for row in sentences.head(top).to_dict("records"):
+        meta = (f"{escape(row['prompt_id'])} · sample {int(row['sample_id'])} · rarity (mean distance) "
+                f"{row['distance']:.3f} · mean entropy {row['mean_entropy']:.3f} nats")
+        near = []
+        j = 1
+        while f"neighbor_{j}" in row:
+            similarity = row.get(f"neighbor_{j}_similarity")
+            distance = "" if similarity is None else f" <span class=\"muted\">(distance {max(0.0, 1 - similarity):.3f})</span>"
+            near.append(f"<li>{escape(row[f'neighbor_{j}'])}{distance}</li>")
+            j += 1
+        items.append(f"<li><div class=\"rl-sent\">{escape(row['sentence'])}</div><div class=\"meta\">{meta}</div>"
+                     + (f"<div class=\"muted\">nearest base sentences:</div><ol>{''.join(near)}</ol>" if near else "")
+                     + "</li>")
     if not items:
         return "<p class=\"muted\">No rare sentences.</p>"
-    return f"<h3>The {len(items)} rarest RL sentences and their nearest base sentences</h3><ul class=\"rare-list\">{''.join(items)}</ul>"
-
-
-def _neighbors_of(row) -> list[tuple[str, float | None]]:
-    texts = next((getattr(row, c) for c in ("nearest", "neighbors", "nearest_base", "base_neighbors")
-                  if hasattr(row, c)), None)
-    if texts is None:
-        return []
-    dists = next((getattr(row, c) for c in ("nearest_distance", "neighbor_distances", "distances", "nearest_distances")
-                  if hasattr(row, c)), None)
-    texts = [str(t) for t in texts]
-    dists = [float(d) for d in dists] if dists is not None else [None] * len(texts)
-    return list(zip(texts, dists))
+    return (f"<h3>The {len(items)} rarest RL sentences and their nearest base sentences</h3>"
+            f"<ul class=\"rare-list\">{''.join(items)}</ul>")
 
 
 # -- 6. heatmaps ------------------------------------------------------------------------------------------
@@ -521,8 +533,8 @@ def report_html(base, rl, *, base_name: str = "base", rl_name: str = "rl", embed
     ``min_count``: occurrences a word needs to enter the highest-entropy word lists;
     ``rare_options``: further keyword arguments of ``entropy_lens.rare.rare`` (k, quantile).
     """
-    if base_name == rl_name:
-        raise UserError(f"both checkpoints are named {base_name!r}", "give them different names")
+    if base_name == rl_name:  # e.g. two folders both called "rollouts": keep them apart on the page
+        base_name, rl_name = f"{base_name} (base)", f"{rl_name} (RL)"
     base_frame, base_skip = _load(base, base_name)
     rl_frame, rl_skip = _load(rl, rl_name)
     ctx = Context(base_frame, rl_frame, base_name, rl_name, {base_name: base_skip, rl_name: rl_skip},

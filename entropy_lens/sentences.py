@@ -150,15 +150,18 @@ def assign_tokens(sent_starts: np.ndarray, sent_ends: np.ndarray, tok_starts: np
     """
     if len(sent_starts) == 0:
         return np.full(len(tok_starts), -1, dtype=np.int64)
-    tok_ends = np.maximum(tok_ends, tok_starts + 1)  # an empty span goes with the next character
-    k = np.searchsorted(sent_starts, tok_starts, side="right") - 1  # last sentence starting at or before
-    inside = (k >= 0) & (tok_starts < sent_ends[np.maximum(k, 0)])
-    nxt = k + 1
-    has_next = nxt < len(sent_starts)
+    # k: sentences starting at or before the token's start; k - 1 is the one it may lie in,
+    # k the next one (padded so both lookups are plain gathers)
+    k = np.searchsorted(sent_starts, tok_starts, side="right")
+    previous_end = np.concatenate([[np.iinfo(np.int64).min], sent_ends])[k]
+    next_start = np.concatenate([sent_starts, [np.iinfo(np.int64).max]])[k]
+    inside = tok_starts < previous_end
     # a token starting in a gap belongs to the next sentence if it reaches that sentence's
-    # first character, which is then its first non-space character
-    reaches = has_next & (tok_ends > sent_starts[np.minimum(nxt, len(sent_starts) - 1)])
-    return np.where(inside, k, np.where(reaches, nxt, -1))
+    # first character (its first non-space one); an empty span goes with the next character
+    reaches = np.maximum(tok_ends, tok_starts + 1) > next_start
+    which = np.where(inside, k - 1, k)
+    which[~(inside | reaches)] = -1
+    return which
 
 
 def sentence_table(rollouts, *, drop_empty: bool = True):
@@ -167,8 +170,9 @@ def sentence_table(rollouts, *, drop_empty: bool = True):
     span in the response), ``n_tokens``, ``mean_entropy`` (nats, mean over the sentence's
     tokens).
 
-    ``rollouts`` is a rollout table (DataFrame) already checked by ``check_rollouts``.
-    Rows whose offsets are unusable (see ``bad_offset_rows``) give no sentence. Sentences
+    ``rollouts`` is a rollout table (DataFrame), best checked by ``check_rollouts`` first
+    (a missing response counts as empty; NaN entropies would give NaN means). Rows whose
+    offsets are unusable (see ``bad_offset_rows``) give no sentence. Sentences
     with no token are dropped, unless ``drop_empty`` is False: then their mean is NaN.
     """
     return sentences_and_bad_rows(rollouts, drop_empty=drop_empty)[0]
@@ -178,7 +182,7 @@ def sentences_and_bad_rows(rollouts, *, drop_empty: bool = True):
     """``sentence_table`` and the boolean mask of rows left out for unusable offsets."""
     import pandas as pd
 
-    responses = rollouts["response"].tolist()
+    responses = [r if isinstance(r, str) else "" for r in rollouts["response"].tolist()]
     starts: list[int] = []
     ends: list[int] = []
     texts: list[str] = []
@@ -215,8 +219,9 @@ def sentences_and_bad_rows(rollouts, *, drop_empty: bool = True):
     np.divide(sums, n_tokens, out=mean, where=n_tokens > 0)
 
     table = pd.DataFrame({
-        "prompt_id": rollouts["prompt_id"].to_numpy()[sent_rows],
-        "sample_id": rollouts["sample_id"].to_numpy()[sent_rows],
+        # take() keeps pandas' (Arrow) string storage: no round trip through Python objects
+        "prompt_id": rollouts["prompt_id"].take(sent_rows).reset_index(drop=True),
+        "sample_id": rollouts["sample_id"].take(sent_rows).reset_index(drop=True),
         "response_index": sent_rows,
         "sentence": texts,
         "start": start,

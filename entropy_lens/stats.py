@@ -206,6 +206,20 @@ def cluster_bootstrap_diff(x: np.ndarray, x_clusters: np.ndarray, y: np.ndarray,
     return _bootstrap_pair(x, x_clusters, y, y_clusters, n_boot=n_boot, seed=seed, level=level)
 
 
+def sorted_quantiles(values_sorted: np.ndarray, q) -> np.ndarray:
+    """``np.quantile(values, q)`` (linear interpolation) of values given sorted, without a
+    pass over them."""
+    q = np.atleast_1d(np.asarray(q, dtype=np.float64))
+    n = len(values_sorted)
+    if n == 0:
+        return np.full(len(q), math.nan)
+    position = q * (n - 1)
+    low = np.floor(position).astype(np.int64)
+    high = np.minimum(low + 1, n - 1)
+    a, b = values_sorted[low].astype(np.float64), values_sorted[high].astype(np.float64)
+    return a + (b - a) * (position - low)
+
+
 def _comparison(x: np.ndarray, y: np.ndarray, y_sorted: np.ndarray, p_value: float, effect: float,
                 ci: tuple[float, float]) -> Comparison:
     nan = math.nan
@@ -239,14 +253,14 @@ def compare(x: np.ndarray, y: np.ndarray, x_clusters: np.ndarray | None = None, 
 
 
 def compare_groups(groups: dict[str, tuple[np.ndarray, np.ndarray]], y: np.ndarray, y_clusters: np.ndarray, *,
-                   n_boot: int = N_BOOT, seed: int = 0) -> dict[str, Comparison]:
+                   y_sorted: np.ndarray | None = None, n_boot: int = N_BOOT, seed: int = 0) -> dict[str, Comparison]:
     """``compare(x, y, x_clusters, y_clusters)`` for every ``name: (x, x_clusters)`` of
     ``groups``, with the same results, sharing the work that depends on ``y`` only: one
-    sort, one tie count, and one set of bootstrap draws for the groups whose clusters all
-    occur in ``y_clusters`` (the usual case: responses)."""
+    sort (or ``y_sorted``, if given), one tie count, and one set of bootstrap draws for the
+    groups whose clusters all occur in ``y_clusters`` (the usual case: responses)."""
     y = np.asarray(y, dtype=np.float64)
     y_clusters = np.asarray(y_clusters)
-    y_sorted = np.sort(y)
+    y_sorted = np.sort(y) if y_sorted is None else np.asarray(y_sorted, dtype=np.float64)
     y_ties = _tie_sum_sorted(y_sorted)
     prepared = [(np.asarray(x, dtype=np.float64), np.asarray(xc)) for x, xc in groups.values()]
     cis = _bootstrap_many(prepared, y, y_clusters, n_boot=n_boot, seed=seed, level=0.95)

@@ -18,7 +18,9 @@ words). Strings are built only for the distinct words.
 The token of a word is found by binary search of its first character in the tokens'
 character spans (``offsets``). When that character is split over several tokens (a
 multi-byte character: the first tokens get empty spans, see ``entropy_lens.offsets``), the
-word starts at the first of them: the position where the model began to write it.
+word starts at the first of them: the position where the model began to write it. Two
+words that start inside one token (rare: "a,b" as one token) are two occurrences with that
+token's entropy. Characters that no token covers belong to no word.
 """
 
 from __future__ import annotations
@@ -65,8 +67,9 @@ class TokenArrays:
 class Words:
     """Every word occurrence of a rollout table (W occurrences, U distinct words).
 
-    ``response``: row of the table; ``start``/``end``: characters of the word in that
-    row's ``response``; ``word_id``: index into ``vocab`` (lower-cased strings);
+    ``response``: index of the response (a row of the table given, less the rows skipped:
+    ``rows`` maps back when it is not None); ``start``/``end``: characters of the word in
+    that response; ``word_id``: index into ``vocab`` (lower-cased strings);
     ``first_token``/``last_token``: indices into the flat token arrays (``tokens``) of the
     token where the word starts and the one holding its last character (``last_token`` is
     computed for ``word_entropy="mean"`` only, else None); ``entropy``: the
@@ -203,26 +206,32 @@ _ASCII_SYMBOL[np.arange(65, 91)] = np.arange(1, 27)
 _ASCII_SYMBOL[np.arange(97, 123)] = np.arange(1, 27)
 _ASCII_SYMBOL[ord("'")] = 27
 _APOSTROPHE, _OTHER_LETTER = 27, 31
+_IS_LETTER = np.zeros(256, dtype=bool)
+_IS_LETTER[1:27] = _IS_LETTER[_OTHER_LETTER] = True
+_PAD = 16  # zero bytes after the symbols, so 12-byte windows never read past the end
 
 
-def _symbols(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(code points, symbol per character, positions of non-ASCII characters, their code points).
+def _symbols(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(code points, symbol per character followed by ``_PAD`` zeros, positions of the
+    non-ASCII characters).
 
     ASCII text is read one byte per character; other text as UTF-32, classified through the
     ASCII table plus one ``str.isalpha`` per distinct non-ASCII character.
     """
     if text.isascii():
         codes = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
-        return codes, _ASCII_SYMBOL[codes], np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint32)
-    codes = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
-    high = np.flatnonzero(codes >= 128)
-    symbol = _ASCII_SYMBOL[codes.astype(np.uint8)]  # wrong at `high`, fixed next
-    high_codes = codes[high]
-    distinct, inverse = np.unique(high_codes, return_inverse=True)
-    kind = np.array([_OTHER_LETTER if chr(c).isalpha() else _APOSTROPHE if c == 0x2019 else 0
-                     for c in distinct.tolist()], dtype=np.uint8)
-    symbol[high] = kind[inverse]
-    return codes, symbol, high, high_codes
+        high = np.zeros(0, dtype=np.int64)
+    else:
+        codes = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
+        high = np.flatnonzero(codes >= 128)
+    symbol = np.zeros(len(codes) + _PAD, dtype=np.uint8)
+    np.take(_ASCII_SYMBOL, codes if codes.dtype == np.uint8 else codes.astype(np.uint8), out=symbol[:len(codes)])
+    if len(high):  # the low byte of a non-ASCII code point said nothing: classify them
+        distinct, inverse = np.unique(codes[high], return_inverse=True)
+        kind = np.array([_OTHER_LETTER if chr(c).isalpha() else _APOSTROPHE if c == 0x2019 else 0
+                         for c in distinct.tolist()], dtype=np.uint8)
+        symbol[high] = kind[inverse]
+    return codes, symbol, high
 
 
 def _segment_positions(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -238,24 +247,34 @@ _BYTE_MASKS = np.array([(1 << (8 * i)) - 1 for i in range(9)], dtype=np.uint64) 
 
 
 def _five_bit_lanes(x: np.ndarray) -> np.ndarray:
-    """Squeeze 8 byte lanes holding values < 32 into 8 consecutive 5-bit fields (40 bits)."""
-    x = (x & np.uint64(0x001F001F001F001F)) | ((x & np.uint64(0x1F001F001F001F00)) >> np.uint64(3))
-    x = (x & np.uint64(0x000003FF000003FF)) | ((x & np.uint64(0x03FF000003FF0000)) >> np.uint64(6))
-    return (x & np.uint64(0xFFFFF)) | ((x & np.uint64(0x000FFFFF00000000)) >> np.uint64(12))
+    """Squeeze 8 byte lanes holding values < 32 into 8 consecutive 5-bit fields (40 bits), in place."""
+    tmp = np.empty_like(x)
+    for keep, move, shift in ((0x001F001F001F001F, 0x1F001F001F001F00, 3), (0x000003FF000003FF, 0x03FF000003FF0000, 6),
+                              (0x00000000000FFFFF, 0x000FFFFF00000000, 12)):
+        np.bitwise_and(x, np.uint64(move), out=tmp)
+        tmp >>= np.uint64(shift)
+        x &= np.uint64(keep)
+        x |= tmp
+    return x
 
 
 def _packed_keys(symbol: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Exact keys of words of 1..12 symbols: symbol k of the word in bits 5k..5k+4.
 
-    Reads the 12 symbol bytes after each start as two unaligned little-endian uint64
-    windows, masks the bytes past the word's end and squeezes the bytes to 5 bits.
+    Reads the symbol bytes at each start as an unaligned little-endian uint64 window (and
+    a second one at start + 8 for the longer words), masks the bytes past the word's end
+    and squeezes the bytes to 5 bits. ``symbol`` must be followed by ``_PAD`` zero bytes.
     """
-    padded = np.zeros(len(symbol) + 16, dtype=np.uint8)
-    padded[:len(symbol)] = symbol
-    window = np.ndarray(shape=(len(symbol) + 8,), dtype="<u8", buffer=padded, strides=(1,))
-    low = window[starts] & _BYTE_MASKS[np.minimum(lengths, 8)]
-    high = window[starts + 8] & _BYTE_MASKS[np.clip(lengths - 8, 0, 4)]
-    return _five_bit_lanes(low) | (_five_bit_lanes(high) << np.uint64(40))
+    window = np.ndarray(shape=(len(symbol) - 8,), dtype="<u8", buffer=symbol, strides=(1,))
+    keys = window[starts]
+    keys &= _BYTE_MASKS[np.minimum(lengths, 8)]
+    _five_bit_lanes(keys)
+    long = np.flatnonzero(lengths > 8)
+    if len(long):
+        rest = window[starts[long] + 8]
+        rest &= _BYTE_MASKS[lengths[long] - 8]
+        keys[long] |= _five_bit_lanes(rest) << np.uint64(40)
+    return keys
 
 
 def _unpack(keys: np.ndarray) -> np.ndarray:
@@ -298,18 +317,22 @@ def find_words(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
     lower-cased word. Positions are Python string indices (code points)."""
     import pandas as pd
 
-    codes, symbol, high, _ = _symbols(text)
-    letter = (symbol != 0) & (symbol != _APOSTROPHE)
-    in_word = letter.copy()
-    if len(codes) > 2:
-        in_word[1:-1] |= (symbol[1:-1] == _APOSTROPHE) & letter[:-2] & letter[2:]
-    padded = np.zeros(len(codes) + 2, dtype=np.int8)
-    padded[1:-1] = in_word
-    edges = np.flatnonzero(np.diff(padded))  # alternately a word's start and its end
+    codes, symbol, high = _symbols(text)
+    n = len(codes)
+    in_word = _IS_LETTER[symbol[:n]]
+    apostrophes = np.flatnonzero(symbol[1:n - 1] == _APOSTROPHE) + 1 if n > 2 else np.zeros(0, dtype=np.int64)
+    in_word[apostrophes[in_word[apostrophes - 1] & in_word[apostrophes + 1]]] = True  # "let's"
+    # a word starts where in_word turns on and ends where it turns off
+    edges = np.flatnonzero(np.diff(in_word.view(np.int8))) + 1
+    if n and in_word[0]:
+        edges = np.concatenate([[0], edges])
+    if n and in_word[-1]:
+        edges = np.concatenate([edges, [n]])
     starts, ends = edges[0::2], edges[1::2]
     before = starts - 1
     latex = (before >= 0) & (codes[np.maximum(before, 0)] == ord("\\"))
-    starts, ends = starts[~latex], ends[~latex]
+    if latex.any():
+        starts, ends = starts[~latex], ends[~latex]
     lengths = ends - starts
 
     packed = lengths <= _PACKED_LETTERS
@@ -356,7 +379,9 @@ def segment_words(frame, *, word_entropy: str = "first") -> Words:
         rows = np.flatnonzero(~bad_rows)
         tokens, _ = token_arrays(frame.iloc[rows])
     starts, ends, ids, vocab = find_words(tokens.text)
-    response = np.searchsorted(tokens.response_start, starts, side="right") - 1
+    # words never cross responses: response r holds the words from its first one on
+    first_word = np.searchsorted(starts, tokens.response_start)
+    response = np.repeat(np.arange(len(first_word)), np.diff(np.append(first_word, len(starts))))
 
     # the token holding the first character: the last token starting at or before it ...
     first = np.searchsorted(tokens.start, starts, side="right") - 1

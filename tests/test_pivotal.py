@@ -197,3 +197,28 @@ def test_directory_input_and_written_files(tmp_path):
     assert len(pivotal_words_table(from_dir)) == len(words)
     assert (tmp_path / "out" / "pivotal.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "<svg" in (tmp_path / "out" / "pivotal.svg").read_text()[:2000]
+
+
+def test_tables_without_words_or_without_ordinary_words(tmp_path):
+    no_words = pivotal(make_table([make_row([("12", 0.5), (" +", 0.2), (" 3", 0.1)]), make_row([("=", 0.3)], "p1")]),
+                       n_boot=50)
+    assert (no_words.categories["n"] == 0).all() and no_words.categories["mean"].isna().all()
+    assert no_words.n_words == 0 and len(no_words.top_words) == 0
+    only_pivotal = pivotal(make_table([make_row([("So", 0.5)])]), n_boot=50)
+    causal = only_pivotal.categories.set_index("category").loc["causal"]
+    assert causal["n"] == 1 and causal["ordinary_n"] == 0 and math.isnan(causal["p_value"])
+    for name, result in (("none", no_words), ("pivotal", only_pivotal)):  # the figure copes too
+        write_pivotal(result, tmp_path / name)
+        assert (tmp_path / name / "pivotal.png").stat().st_size > 10_000
+
+
+def test_group_medians():
+    from entropy_lens.pivotal import group_medians
+
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 30, 500)
+    for values in (rng.gamma(1.0, 1.0, 500).astype(np.float32).astype(np.float64),  # float32 entropies: bit keys
+                   rng.normal(0.0, 1.0, 500)):                                        # anything else: ranks
+        values[:3] = [-0.0, 0.0, 0.0] if values.min() >= 0 else values[:3]
+        expected = [np.median(values[ids == g]) if (ids == g).any() else np.nan for g in range(32)]
+        np.testing.assert_allclose(group_medians(ids, values, 32), expected)

@@ -86,7 +86,11 @@ def test_not_reflective_sentence(sentence):
 
 
 def test_prefilter_gives_the_same_answer_as_searching_every_sentence():
-    sentences = REFLECTIVE + NOT_REFLECTIVE + ["İstanbul: wait.", "", "x", "Let me\nsee it."]
+    sentences = REFLECTIVE + NOT_REFLECTIVE + ["", "x", "Let me\nsee it.", "A \u212a (Kelvin) sign: checK."]
+    assert is_reflective(sentences).tolist() == [
+        re.search(REFLECTION_PATTERN, s, re.IGNORECASE) is not None for s in sentences]
+    # characters where str.lower and re.IGNORECASE disagree: the pre-filter is switched off
+    sentences += ["İstanbul: wait.", "Let me \u017fee.", "Ver\u0131fy it."]
     full = np.array([re.search(REFLECTION_PATTERN, s, re.IGNORECASE) is not None for s in sentences])
     assert is_reflective(sentences).tolist() == full.tolist()
 

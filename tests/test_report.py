@@ -4,6 +4,7 @@ and CIs, escaping, refusals, and the page as headless Chromium renders it."""
 from __future__ import annotations
 
 import re
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ from rollout_factory import make_row, make_table, words_to_tokens
 from browser import content_security_policies, external_references, non_white_fraction, render, requires_chromium
 
 NASTY = "<script>alert(1)</script> & <b>x</b>"
+ODD = "Quantum chromodynamics predicts gluon confinement on a lattice."  # said by the RL model only
 TEXTS = [
     "First, we add 3 and 4 to get 7. However, wait: let me check the sum again. "
     "Because 3 + 4 = 7, the answer is 7.\nThe answer is \\boxed{7}.",
@@ -32,12 +34,29 @@ HIGH = {"first": 2.5, "however": 3.0, "wait": 3.2, "because": 2.2, "then": 2.0, 
         "verify": 1.6}
 
 
-def _table(scale: float, correct: list[bool], seed: int, nasty: bool = False) -> pd.DataFrame:
+class HashingEmbedder:
+    """Stands in for a sentence-transformers model: a bag of words hashed into 64 dimensions
+    (fast, offline, deterministic; sentences sharing words are near)."""
+
+    def get_sentence_embedding_dimension(self) -> int:
+        return 64
+
+    def encode(self, sentences, **_):
+        out = np.zeros((len(sentences), 64), dtype=np.float32)
+        for i, sentence in enumerate(sentences):
+            for word in re.findall(r"[a-z]+|\d+", sentence.lower()):
+                out[i, zlib.crc32(word.encode()) % 63] += 1.0
+            out[i, 63] = 0.1
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def _table(scale: float, correct: list[bool], seed: int, nasty: bool = False, odd: bool = False) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     rows = []
     for p, text in enumerate(TEXTS):
         for s in range(2):
             body = text + (f"\nNote: {NASTY}" if nasty and p == 1 and s == 0 else "")
+            body += f" {ODD}" if odd and p == 3 and s == 1 else ""
             tokens = [(t, scale * (HIGH.get(t.strip().lower()) or float(rng.gamma(0.5, 0.3))))
                       for t, _ in words_to_tokens(body, {})]
             rows.append(make_row(tokens + [("", 0.02)], f"q{p}", s, prompt=f"Problem {p}: {NASTY}" if p == 1 else f"Problem {p}",
@@ -48,14 +67,15 @@ def _table(scale: float, correct: list[bool], seed: int, nasty: bool = False) ->
 @pytest.fixture(scope="module")
 def tables():
     base = _table(1.0, [True, False, False, False, True, False, False, True], seed=0, nasty=True)
-    rl = _table(0.6, [True, False, True, True, True, True, False, True], seed=1)
+    rl = _table(0.6, [True, False, True, True, True, True, False, True], seed=1, odd=True)
     return base, rl
 
 
 @pytest.fixture(scope="module")
 def page(tables):
     base, rl = tables
-    return report_html(base, rl, base_name="base <7B>", rl_name="rl & co", heatmaps=2)
+    return report_html(base, rl, base_name="base <7B>", rl_name="rl & co", heatmaps=2, min_count=2,
+                       embedder=HashingEmbedder(), rare_options={"k": 3})
 
 
 def test_every_section_is_present(page):
@@ -103,6 +123,24 @@ def test_model_text_and_names_are_escaped(page):
     assert "base &lt;7B&gt;" in page and "rl &amp; co" in page
 
 
+def test_rare_sentences_listed_with_their_nearest_base_sentences(page):
+    rare_part = page.split('<section id="rare">')[1].split("</section>")[0]
+    assert "This section is missing" not in rare_part
+    first = re.search(r'<ul class="rare-list"><li><div class="rl-sent">([^<]*)</div>', rare_part)
+    assert first and first.group(1) == ODD  # the one sentence unlike anything the base model says
+    assert "nearest base sentences:" in rare_part and rare_part.count("(distance ") >= 3
+    assert "HashingEmbedder" in rare_part and "neighbours k / base sentences</th><td class=\"num\">3 /" in rare_part
+
+
+def test_pivotal_and_reflective_sections_hold_both_checkpoints(page):
+    pivotal_part = page.split('<section id="pivotal">')[1].split("</section>")[0]
+    for category in ("causal", "contrastive", "sequential", "reasoning verb"):
+        assert pivotal_part.count(f"<tr><td>{category}</td>") == 2
+    reflective_part = page.split('<section id="reflective">')[1].split("</section>")[0]
+    assert "reflective sentences per response [95% CI]" in reflective_part
+    assert reflective_part.count("data:image/svg+xml;base64,") == 2  # one figure per checkpoint
+
+
 def test_heatmaps_use_shared_prompts_and_one_scale(tables, page):
     base, rl = tables
     ids = re.findall(r'<section class="resp" id="r-([^"]+)"', page)
@@ -115,7 +153,7 @@ def test_heatmaps_use_shared_prompts_and_one_scale(tables, page):
 def test_write_report_never_overwrites(tables, tmp_path):
     base, rl = tables
     out = tmp_path / "report"
-    path = write_report(base, rl, out, heatmaps=1)
+    path = write_report(base, rl, out, heatmaps=1, embedder=HashingEmbedder())
     assert path == out / "report.html" and path.read_text().startswith("<!DOCTYPE html>")
     before = path.read_bytes()
     with pytest.raises(UserError, match="already exists"):
@@ -128,8 +166,6 @@ def test_write_report_never_overwrites(tables, tmp_path):
 
 def test_bad_inputs(tables):
     base, rl = tables
-    with pytest.raises(UserError, match="both checkpoints are named"):
-        report_html(base, rl, base_name="m", rl_name="m")
     with pytest.raises(UserError, match="lacks column"):
         report_html(base.drop(columns=["entropy"]), rl)
     with pytest.raises(UserError, match="no usable rows"):

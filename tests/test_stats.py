@@ -5,7 +5,7 @@ import pytest
 from scipy.stats import mannwhitneyu
 
 from entropy_lens.stats import (_cluster_index, _tie_sum_sorted, cluster_bootstrap_diff, compare, compare_groups,
-                                mann_whitney)
+                                mann_whitney, sorted_quantiles)
 
 
 def _scipy(x, y):
@@ -121,3 +121,12 @@ def test_cluster_bootstrap_covers_the_true_shift_across_seeds():
         low, high = cluster_bootstrap_diff(x, xc, y, yc, n_boot=400, seed=seed)
         hits += low < 0.5 < high
     assert hits >= 16  # nominal 95%: 19 of 20 expected
+
+
+def test_sorted_quantiles_equal_numpy():
+    rng = np.random.default_rng(4)
+    q = [0.0, 0.05, 0.25, 0.5, 0.8, 0.95, 1.0]
+    for n in (1, 2, 7, 1000):
+        x = rng.gamma(1.0, 1.0, n).astype(np.float32)
+        assert sorted_quantiles(np.sort(x), q) == pytest.approx(np.quantile(x.astype(np.float64), q), rel=1e-12)
+    assert np.isnan(sorted_quantiles(np.zeros(0), [0.5])).all()
