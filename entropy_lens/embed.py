@@ -79,16 +79,22 @@ def load_embedder(name_or_path: str | os.PathLike | None = None, device: str = "
     from sentence_transformers import SentenceTransformer
 
     try:
-        return SentenceTransformer(source, device=str(dev))
+        model = SentenceTransformer(source, device=str(dev))
     except (OSError, ValueError, RuntimeError) as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"could not load sentence embedder {name_or_path or DEFAULT_EMBEDDER}: {message[:300]}",
                         f"check the path or id (the hub is unreachable offline), or leave --embedder out "
                         f"for the offline {DEFAULT_EMBEDDER}") from None
+    model.entropy_lens_name = embedder_name(None, name_or_path)  # for output files
+    return model
 
 
 def embedder_name(model: Any, given: Any = None) -> str:
     """A short description of the embedder for output files."""
+    if given is not None and not isinstance(given, (str, os.PathLike)):
+        model = given
+    if model is not None and getattr(model, "entropy_lens_name", None):
+        return str(model.entropy_lens_name)
     if given is None or (isinstance(given, str) and given.strip().lower() in _DEFAULT_NAMES):
         return f"{DEFAULT_EMBEDDER} ({DEFAULT_PACKAGE})"
     if isinstance(given, (str, os.PathLike)):

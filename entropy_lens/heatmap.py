@@ -103,6 +103,23 @@ def _key(prompt_id: Any, sample_id: Any) -> tuple[str, int]:
         raise UserError(f"sample_id {sample_id!r} is not an integer", "pass (prompt_id, sample_id) pairs such as ('p0', 0)") from None
 
 
+def is_missing(value: Any) -> bool:
+    """None, NaN or pandas' NA (an ungraded ``correct``)."""
+    if value is None:
+        return True
+    try:
+        import pandas as pd
+
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def verdict(correct: Any) -> str:
+    """'correct', 'incorrect' or 'ungraded'."""
+    return "ungraded" if is_missing(correct) else ("correct" if bool(correct) else "incorrect")
+
+
 def mean_entropies(frame) -> np.ndarray:
     """Mean token entropy of each row (nats)."""
     return np.array([float(np.mean(e)) if len(e) else math.nan for e in frame["entropy"]])
@@ -331,8 +348,11 @@ def legend_html(cap: float, quantile: float, n_tokens: int, above: float, max_en
 
 
 def response_html(row, cap: float, *, pivotal: dict[int, tuple[str, str]] | None = None,
-                  reflective: Sequence[tuple[int, int, float, str]] = (), heading: str | None = None) -> str:
-    """One response: header (ids, correctness, length, mean entropy), prompt, coloured tokens."""
+                  reflective: Sequence[tuple[int, int, float, str]] = (), heading: str | None = None,
+                  id_prefix: str = "") -> str:
+    """One response: header (ids, correctness, length, mean entropy), prompt, coloured tokens.
+    The section's element id is ``r-<id_prefix><prompt_id>-<sample_id>`` (unsafe characters
+    of the prompt id replaced by ``_``)."""
     response: str = row.response
     offsets = [(int(a), int(b)) for a, b in row.offsets]
     entropy = np.asarray(row.entropy, dtype=np.float64)
@@ -371,11 +391,8 @@ def response_html(row, cap: float, *, pivotal: dict[int, tuple[str, str]] | None
         if i in closes:
             parts.append("</span>")
     parts.append(escape(response[pos:]))
-    correct = getattr(row, "correct", None)
-    if correct is None or (isinstance(correct, float) and math.isnan(correct)):
-        tag = "<span class=\"tag na\">ungraded</span>"
-    else:
-        tag = "<span class=\"tag ok\">correct</span>" if bool(correct) else "<span class=\"tag bad\">incorrect</span>"
+    graded = verdict(getattr(row, "correct", None))
+    tag = f"<span class=\"tag {dict(correct='ok', incorrect='bad', ungraded='na')[graded]}\">{graded}</span>"
     finish = getattr(row, "finish_reason", None)
     mean_h = float(entropy.mean()) if len(entropy) else math.nan
     heading = heading or f"{row.prompt_id} · sample {row.sample_id}"
@@ -390,7 +407,8 @@ def response_html(row, cap: float, *, pivotal: dict[int, tuple[str, str]] | None
     if answer is not None or extracted is not None:
         answer_html = (f"<div class=\"answer\"><span class=\"label\">Gold answer</span>{escape(answer) or '–'}"
                        f" &nbsp; <span class=\"label\">Extracted</span>{escape(extracted) or '–'}</div>")
-    return (f"<section class=\"resp\" id=\"r-{escape(row.prompt_id)}-{int(row.sample_id)}\">{head}{prompt_html}"
+    anchor = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{id_prefix}{row.prompt_id}")
+    return (f"<section class=\"resp\" id=\"r-{anchor}-{int(row.sample_id)}\">{head}{prompt_html}"
             f"<div class=\"tokens\">{''.join(parts)}</div>{answer_html}</section>")
 
 
@@ -406,7 +424,7 @@ class HeatmapParts:
 
 
 def heatmap_parts(frame, rows: Sequence[int], *, cap: float, cap_quantile: float, all_entropies: np.ndarray,
-                  marks: Marks | None = None, headings: Sequence[str] | None = None) -> HeatmapParts:
+                  marks: Marks | None = None, headings: Sequence[str] | None = None, id_prefix: str = "") -> HeatmapParts:
     """Legend and response sections for ``rows`` of ``frame`` (already checked)."""
     marks = marks or Marks()
     sub = frame.iloc[list(rows)]
@@ -414,7 +432,7 @@ def heatmap_parts(frame, rows: Sequence[int], *, cap: float, cap_quantile: float
     for j, row in enumerate(sub.itertuples(index=False)):
         key = _key(row.prompt_id, row.sample_id)
         responses.append(response_html(row, cap, pivotal=marks.pivotal.get(key), reflective=marks.reflective.get(key, ()),
-                                       heading=headings[j] if headings else None))
+                                       heading=headings[j] if headings else None, id_prefix=id_prefix))
     above = float(np.mean(all_entropies > cap)) if len(all_entropies) else 0.0
     max_h = float(np.max(all_entropies)) if len(all_entropies) else 0.0
     legend = legend_html(cap, cap_quantile, len(all_entropies), above, max_h, marks.categories,

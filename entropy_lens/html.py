@@ -36,7 +36,8 @@ code, .mono { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-
 table.data { border-collapse: collapse; margin: 8px 0 14px; font-size: 13.5px; }
 table.data caption { caption-side: top; text-align: left; font-weight: 600; padding: 2px 0 6px; }
 table.data th, table.data td { padding: 4px 10px; border-bottom: 1px solid var(--rule); vertical-align: top; }
-table.data th { background: var(--panel); text-align: left; font-weight: 600; white-space: nowrap; }
+table.data th { background: var(--panel); text-align: left; font-weight: 600; vertical-align: bottom; }
+.table-wrap { max-width: 100%; overflow-x: auto; }
 table.data td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 table.data tr:hover td { background: #fbfcfd; }
 figure { margin: 10px 0 16px; }
@@ -152,4 +153,5 @@ def table_html(frame, *, columns: Mapping[str, str] | None = None, formats: Mapp
     more = ""
     if max_rows is not None and len(frame) > max_rows:
         more = f"<p class=\"muted\">… {len(frame) - max_rows} more rows not shown.</p>"
-    return f"<table class=\"data\">{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"
+    return (f"<div class=\"table-wrap\"><table class=\"data\">{cap}<thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table></div>{more}")

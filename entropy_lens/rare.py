@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,6 @@ class RareResult:
     same_prompt: bool = False
     embedder: str = ""
     skipped: str = ""  # note on rollout rows left out ('' when none)
-    extra: dict = field(default_factory=dict)
 
 
 def check_options(k: int, quantile: float, neighbors_shown: int = 3) -> None:

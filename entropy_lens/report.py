@@ -275,7 +275,7 @@ def pivotal_table(ctx: Context, results) -> str:
                        fmt_p(row["p_value"]), fmt_number(row["effect_size"], 2), _share(row["forking_share"])]
             body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells)
                         + "".join(f"<td class=\"num\">{c}</td>" for c in numbers) + "</tr>")
-    return f"<table class=\"data\"><thead>{head}</thead><tbody>{''.join(body)}</tbody></table>"
+    return f"<div class=\"table-wrap\"><table class=\"data\"><thead>{head}</thead><tbody>{''.join(body)}</tbody></table></div>"
 
 
 def section_pivotal(ctx: Context) -> str:
@@ -485,7 +485,7 @@ def section_heatmaps(ctx: Context) -> tuple[str, str]:
             rows = list(range(min(ctx.heatmaps, len(frame))))
         marks = find_marks(frame.iloc[rows].reset_index(drop=True))  # only the rows shown
         parts[role] = heatmap_parts(frame, rows, cap=cap, cap_quantile=ctx.cap_quantile, all_entropies=entropies,
-                                    marks=marks, headings=[f"{name}: {frame['prompt_id'].iloc[i]} · sample "
+                                    marks=marks, id_prefix=f"{role}-", headings=[f"{name}: {frame['prompt_id'].iloc[i]} · sample "
                                                            f"{frame['sample_id'].iloc[i]}" for i in rows])
     base, rl = parts["base"], parts["rl"]
     notes = "".join(f"<p class=\"note\">{escape(n)}</p>" for n in dict.fromkeys(base.notes + rl.notes))

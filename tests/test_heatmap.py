@@ -287,3 +287,17 @@ def test_network_detector_sees_a_fetching_page(tmp_path):
     shown = render(path, tmp_path / "shots", width=400, height=300)
     assert "http://example.invalid/x.png" in shown.page_requests
     assert external_references(path.read_text()) == ["http://example.invalid/x.png"]
+
+
+def test_split_characters_gaps_and_nullable_grades():
+    """A character split over two tokens (the first has an empty span), text no token covers,
+    and a pandas nullable ``correct`` column."""
+    row = make_row([("caf", 0.2), ("", 1.5), ("é", 0.3), (" ok", 0.1)], "u", 0)
+    row["response"] += "\n(trailing text no token covers)"
+    frame = make_table([row]).astype({"correct": "boolean"})
+    html = heatmap_html(frame, top=1, pivotal=False, reflective=False)
+    parsed = _parse(html)
+    assert parsed.boxes == [row["response"]]
+    assert [t["text"] for t in parsed.tokens] == ["caf", "", "é", " ok"]
+    assert parsed.tokens[1]["class"] == ["t", "e"] and "H = 1.5000 nats" in parsed.tokens[1]["title"]
+    assert '<span class="tag na">ungraded</span>' in html

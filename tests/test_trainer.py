@@ -268,7 +268,7 @@ def test_a_crash_during_save_leaves_the_last_good_checkpoint(tiny, tmp_path, mon
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-000001"]
 
 
-def test_optimizer_state_round_trips_without_pickle(tiny, tmp_path):
+def test_optimizer_state_round_trips_without_pickle(tmp_path):
     p = torch.nn.Parameter(torch.randn(3, 2))
     opt = torch.optim.AdamW([p], lr=1e-2, betas=(0.8, 0.95))
     p.grad = torch.randn(3, 2)
@@ -319,7 +319,7 @@ def test_yaml_config_with_flags_overriding(tmp_path):
     assert _parse(["--out", str(tmp_path / "run"), "--alpha", "0.2"]).alpha == 0.2
 
 
-@pytest.mark.parametrize("text,message", [("steps: many\n", "steps must be a int"), ("bogus: 1\n", "unknown setting"),
+@pytest.mark.parametrize("text,message", [("steps: many\n", "steps must be of type int"), ("bogus: 1\n", "unknown setting"),
                                           ("[1, 2]\n", "mapping")])
 def test_bad_yaml_is_a_user_error(tmp_path, text, message):
     path = tmp_path / "settings.yaml"
@@ -333,6 +333,27 @@ def test_cli_flag_errors_are_user_errors(tmp_path):
         _parse(["--out", str(tmp_path / "run"), "--shaping", "entropy-adv", "--kappa", "0.5"])
     with pytest.raises(UserError, match="group-size"):
         _parse(["--out", str(tmp_path / "run"), "--group-size", "1"])
+
+
+def test_cli_trains_then_resumes_from_the_run_config(tiny_model_dir, tmp_path, monkeypatch):
+    from entropy_lens.cli_train import add_train_parser, run_train
+
+    (tmp_path / "word_reward.py").write_text("def score(response, answer):\n    return 1.0 if 'answer' in response else -1.0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    parser = argparse.ArgumentParser()
+    add_train_parser(parser.add_subparsers(dest="command"))
+    out = tmp_path / "run"
+    first = ["train", "--out", str(out), "--model", str(tiny_model_dir), "--device", "cpu", "--limit", "4",
+             "--prompts-per-step", "2", "--max-new-tokens", "6", "--steps", "1", "--reward", "word_reward:score",
+             "--no-chat-template", "--shaping", "entropy-adv"]
+    line = run_train(parser.parse_args(first))
+    assert line.startswith(f"{out}: 1 steps, reward ") and "step-000001" in line
+    # --resume takes every setting from OUT/config.yaml; only --steps is new
+    line = run_train(parser.parse_args(["train", "--out", str(out), "--resume", "--steps", "2"]))
+    assert line.startswith(f"{out}: 2 steps") and "step-000002" in line
+    saved = TrainConfig.from_yaml(out / "config.yaml")
+    assert (saved.steps, saved.chat_template, saved.reward, saved.max_new_tokens) == (2, False, "word_reward:score", 6)
+    assert [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2]
 
 
 def test_run_folder_guards(tiny_model_dir, tmp_path):

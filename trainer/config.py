@@ -39,7 +39,7 @@ class TrainConfig:
     instruction: str = _opt(DEFAULT_INSTRUCTION, "text appended to each problem in the user message")
     chat_template: bool = _opt(True, "wrap prompts in the tokenizer's chat template (--no-chat-template for base models)")
     device: str = _opt("auto", "auto (cuda if present), cpu, cuda, cuda:N")
-    dtype: str = _opt("float32", "weights and training dtype: float32, bfloat16 (entropy and losses are always float32)")
+    dtype: str = _opt("float32", "weights and training dtype: float32, bfloat16, or auto (bfloat16 on a GPU); entropy and losses are always float32")
     trust_remote_code: bool = _opt(False, "run code shipped inside the model folder (off by default)")
     # algorithm and shaping
     algorithm: str = _opt("grpo", "policy-gradient algorithm", choices=list(ALGORITHMS))
@@ -178,7 +178,7 @@ def _coerce(value: Any, hint: Any, name: str, source: str) -> Any:
     if value is None or (optional and isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
         if optional:
             return None
-        raise UserError(f"{source}: {name} needs a value", f"give {name} a {base.__name__}")
+        raise UserError(f"{source}: {name} needs a value", f"give {name} a value of type {base.__name__}")
     try:
         if base is bool:
             if isinstance(value, bool):
@@ -197,4 +197,4 @@ def _coerce(value: Any, hint: Any, name: str, source: str) -> Any:
             return float(value)  # also PyYAML's "1e-6", which it reads as a string
         return str(value)
     except (TypeError, ValueError):
-        raise UserError(f"{source}: {name} must be a {base.__name__}, got {value!r}", f"fix the value of {name}") from None
+        raise UserError(f"{source}: {name} must be of type {base.__name__}, got {value!r}", f"fix the value of {name}") from None

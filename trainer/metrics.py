@@ -1,8 +1,36 @@
 """Per-step training dynamics (METHOD.md section 7) and where they are written.
 
-Text metrics of a rollout batch: response length, mean token entropy, entropy at pivotal
-tokens, reflection frequency, repetition rate. ``MetricsLog`` appends one JSON line per
-step to ``RUN/metrics.jsonl`` and the same numbers to TensorBoard (``RUN/tensorboard``).
+``MetricsLog`` appends one JSON object per step to ``RUN/metrics.jsonl`` and the same
+numbers to TensorBoard (``RUN/tensorboard``). The keys (null when undefined for the step):
+
+=====================  ==================================================================
+step                   1-based training step
+reward_mean            mean reward of the rollout batch
+accuracy               share of responses with reward > 0 (= correct, for the default reward)
+response_length        mean response length, tokens (EOS included)
+truncated_share        share of responses cut at max_new_tokens
+entropy                mean token entropy of the sampling policy over response tokens, nats
+                       (exact, full vocabulary, at the rollout temperature)
+train_entropy          the same from the training forward passes, averaged over updates
+entropy_share          sum psi / sum |A_shaped| over response tokens and updates (0 without
+                       entropy-adv: there is no psi)
+pivotal_entropy        mean entropy at the first token of pivotal words (pivotal_count of them)
+reflection_frequency   reflective sentences per response
+repetition_rate        mean over responses of 1 - distinct 4-grams / 4-grams (tokens)
+loss                   mean total policy loss of the updates
+clip_fraction          share of tokens whose clipped term was active
+approx_kl              k3 estimate of KL(old || new policy), token mean
+kl                     k3 KL to the reference model (only with kl_coef > 0)
+grad_norm              policy gradient norm before clipping
+value_loss, value_mean, critic_grad_norm   ppo critic
+policy_updates         optimiser updates of the policy this step
+skipped_updates        updates skipped this step for a NaN / inf reward, advantage, loss or
+                       gradient (a bad reward or advantage skips the whole step: 1)
+skipped_updates_total  the same, all steps so far
+lr                     policy learning rate after the step
+tokens, tokens_per_s   completion tokens of the step, and per second of the whole step
+rollout_s, step_s      seconds spent sampling, and on the whole step
+=====================  ==================================================================
 """
 
 from __future__ import annotations

@@ -45,12 +45,14 @@ class Rollouts:
 def step_problems(problems: list[Problem], step: int, count: int, seed: int) -> list[Problem]:
     """The ``count`` problems of training step ``step`` (0-based): consecutive slices of a
     fresh seeded shuffle of the task set per epoch."""
+    orders: dict[int, list[int]] = {}
     picked = []
     for k in range(step * count, (step + 1) * count):
         epoch, index = divmod(k, len(problems))
-        order = list(range(len(problems)))
-        random.Random(f"{seed}:epoch{epoch}").shuffle(order)
-        picked.append(problems[order[index]])
+        if epoch not in orders:
+            orders[epoch] = list(range(len(problems)))
+            random.Random(f"{seed}:epoch{epoch}").shuffle(orders[epoch])
+        picked.append(problems[orders[epoch][index]])
     return picked
 
 

@@ -73,7 +73,7 @@ def draw_response(row, path: Path, *, cap: float, cap_quantile: float, width_cha
     from matplotlib.colors import Normalize
     from matplotlib.patches import Rectangle
 
-    from ..heatmap import entropy_colormap, entropy_rgb, text_color
+    from ..heatmap import entropy_colormap, entropy_rgb, text_color, verdict
     from .style import new_figure
 
     entropy = np.asarray(row.entropy, dtype=np.float64)
@@ -111,11 +111,9 @@ def draw_response(row, path: Path, *, cap: float, cap_quantile: float, width_cha
             ax.text(x, line + 0.5, text, fontfamily=FONT, fontsize=FONT_SIZE, color=ink, va="center_baseline",
                     ha="left", parse_math=False)
 
-    correct = getattr(row, "correct", None)
-    verdict = "ungraded" if correct is None or (isinstance(correct, float) and math.isnan(correct)) else (
-        "correct" if bool(correct) else "incorrect")
     mean_h = float(entropy.mean()) if len(entropy) else math.nan
-    title = f"{row.prompt_id} · sample {row.sample_id} — {len(entropy)} tokens, mean entropy {mean_h:.3f} nats, {verdict}"
+    graded = verdict(getattr(row, "correct", None))
+    title = f"{row.prompt_id} · sample {row.sample_id} — {len(entropy)} tokens, mean entropy {mean_h:.3f} nats, {graded}"
     if shown < len(entropy):
         title += f" (first {shown} tokens shown)"
     fig.text(left / fig_w, 1 - 0.22 / fig_h, title, fontsize=10, fontweight="bold", va="top", ha="left", parse_math=False)
