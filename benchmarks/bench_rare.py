@@ -10,7 +10,8 @@ small slice (warm-up: imports, thread pools), then ``--repeats`` timed runs on t
 data; the table gives the best wall time and the best CPU time (all threads of the
 process: steadier than wall time when other work shares the machine). Methods:
 
-- ``entropy_lens nearest_neighbors`` (tiled float32 matmul + topk, exact tie-breaking);
+- ``entropy_lens nearest_neighbors`` (tiled bfloat16 or float32 filter + exact float64
+  rescoring of the candidates, exact tie-breaking; ``--approx`` picks the tiles);
 - ``sentence_transformers.util.semantic_search(top_k=k)`` with its default chunking and
   cosine score (it normalises each corpus chunk once);
 - ``sklearn NearestNeighbors(algorithm="brute", metric="cosine")``, ``fit`` + ``kneighbors``
@@ -37,7 +38,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # entropy_lens from this checkout, installed or not
 
-from entropy_lens.neighbors import nearest_neighbors  # noqa: E402
+from entropy_lens.neighbors import native_bfloat16, nearest_neighbors  # noqa: E402
 
 OURS = "entropy_lens nearest_neighbors"
 ST = "sentence_transformers semantic_search"
@@ -52,7 +53,7 @@ def unit_vectors(n: int, dim: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def run_ours(queries: np.ndarray, base: np.ndarray, k: int, args) -> np.ndarray:
-    return nearest_neighbors(queries, base, k, block=args.block, base_block=args.base_block)[0]
+    return nearest_neighbors(queries, base, k, block=args.block, base_block=args.base_block, approx=args.approx)[0]
 
 
 def run_st(queries: np.ndarray, base: np.ndarray, k: int, args) -> np.ndarray:
@@ -106,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=1, help="timed runs per method; best is reported (default 1)")
     p.add_argument("--block", type=int, default=None, help="entropy_lens query block (default: its own)")
     p.add_argument("--base-block", type=int, default=None, help="entropy_lens base block (default: its own)")
+    p.add_argument("--approx", default="auto", choices=["auto", "bfloat16", "float32"],
+                   help="entropy_lens filter tiles (default auto: bfloat16 where the CPU has it natively)")
     p.add_argument("--no-sklearn", action="store_true", help="skip scikit-learn (the slowest)")
     p.add_argument("--no-st", action="store_true", help="skip sentence-transformers")
     p.add_argument("--seed", type=int, default=0)
@@ -135,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
 
     ours = results[OURS]["seconds"]
     print(f"\n{args.queries} queries x {args.base} base unit vectors, dim {args.dim}, k={args.k}; "
-          f"best of {args.repeats}; {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads\n")
+          f"best of {args.repeats}; {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+          f"entropy_lens filter tiles: {args.approx} (native bfloat16: {native_bfloat16()})\n")
     ours_cpu = results[OURS]["cpu_seconds"]
     print("| method | wall (s) | wall / entropy_lens | CPU (s) | CPU / entropy_lens | identical rows "
           "| rows differing only by ties | other rows |")
@@ -151,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         payload = {
             "config": {"base": args.base, "queries": args.queries, "dim": args.dim, "k": args.k,
                        "repeats": args.repeats, "seed": args.seed, "block": args.block, "base_block": args.base_block,
+                       "approx": args.approx, "native_bfloat16": native_bfloat16(),
                        "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                        "torch": torch.__version__, "python": platform.python_version(),
                        "machine": platform.machine()},

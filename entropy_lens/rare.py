@@ -227,7 +227,8 @@ def rare(base, rl, *, k: int = 5, quantile: float = 0.9, embedder: Any = None, n
     base_table, base_note = _sentences_of(base, "base")
     rl_table, rl_note = _sentences_of(rl, "rl")
     _check_sides(len(base_table), len(rl_table), int(k))
-    model = embedder if hasattr(embedder, "encode") else load_embedder(embedder, device=device)
+    loaded = embedder is not None and not isinstance(embedder, (str, os.PathLike)) and hasattr(embedder, "encode")
+    model = embedder if loaded else load_embedder(embedder, device=device)
     vectors = embed(model, base_table["sentence"].tolist() + rl_table["sentence"].tolist(),
                     batch_size=batch_size, progress=progress)
     n = len(base_table)

@@ -156,6 +156,9 @@ def test_missing_embedder_path_is_a_user_error():
 
     with pytest.raises(UserError, match="embedder path ./no/such/model does not exist"):
         load_embedder("./no/such/model")
+    table = _rollouts(["One plus one is two. Two plus two is four. So the answer is 4."] * 2, "p0", 0.3)
+    with pytest.raises(UserError, match="embedder path ./no/such/model does not exist"):
+        rare(table, table, k=3, embedder="./no/such/model")
 
 
 ADDITION = [
