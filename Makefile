@@ -21,9 +21,15 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(BIN)/python -m entropy_lens generate --model smollm2 --tasks arithmetic --limit 12 --n 2 \
-		--max-new-tokens 96 --batch-size 8 --out $(DEMO_OUT)/rollouts
-	$(BIN)/python -m entropy_lens summary $(DEMO_OUT)/rollouts
+	$(BIN)/entropy-lens generate --model smollm2 --tasks arithmetic --limit 16 --n 2 \
+		--max-new-tokens 128 --batch-size 8 --out $(DEMO_OUT)/rollouts
+	$(BIN)/entropy-lens summary $(DEMO_OUT)/rollouts
+	$(BIN)/entropy-lens pivotal --rollouts $(DEMO_OUT)/rollouts --min-count 5 --out $(DEMO_OUT)/pivotal
+	$(BIN)/entropy-lens reflect --rollouts $(DEMO_OUT)/rollouts --out $(DEMO_OUT)/reflect
+	@# heatmap never overwrites a file: a rerun of the demo keeps the first page
+	@test -e $(DEMO_OUT)/heatmap.html || $(BIN)/entropy-lens heatmap --rollouts $(DEMO_OUT)/rollouts --top 6 \
+		--out $(DEMO_OUT)/heatmap.html
+	@echo "open $(DEMO_OUT)/heatmap.html, $(DEMO_OUT)/pivotal/pivotal.png and $(DEMO_OUT)/reflect/reflect.png"
 
 test: setup browser
 	$(BIN)/python -m pytest -q tests

@@ -24,6 +24,15 @@ _API = {
     "is_correct": "answers:is_correct",
     "shape_advantages": "shaping:shape_advantages",
     "UserError": "errors:UserError",
+    "pivotal": "pivotal:pivotal",
+    "reflect": "reflect:reflect",
+    "sentence_table": "sentences:sentence_table",
+    "rare": "rare:rare",
+    "heatmap_html": "heatmap:heatmap_html",
+    "write_heatmap": "heatmap:write_heatmap",
+    "report_html": "report:report_html",
+    "write_report": "report:write_report",
+    "summarize": "summary:summarize",
 }
 
 __all__ = sorted(_API) + ["__version__"]

@@ -18,21 +18,30 @@ How (filter, then refine):
    exact_j - eps). ``torch.topk`` gives each tile's ``m`` best candidates; when the m-th is
    already below ``tau - 2 eps`` the list holds every candidate of that row, otherwise the
    row is scanned in full. A candidate must also reach the exact k-th best so far minus eps.
-3. Candidates are scored exactly (float64, one numpy row-sum per pair, so identical base
-   rows get identical scores) and merged into a running exact top-k by (similarity desc,
-   index asc). Ties at the k-th place are therefore broken by index, never by ``topk``.
+3. Candidates are scored exactly (float64, one ``einsum`` row per pair: the same loop for
+   every pair, so identical base rows get identical scores) and merged into a running exact
+   top-k by (similarity desc, index asc). Ties at the k-th place are therefore broken by
+   index, never by ``topk``.
 
 Error bound (``u`` = unit roundoff of the approximate dtype, 2^-8 for bfloat16; ``d`` the
 dimension; ``g = d 2^-24 / (1 - d 2^-24)`` for float32 accumulation):
 rounding the inputs costs ``(2u + u^2) |q| |b|``, accumulating ``g (1+u)^2 |q| |b|``,
 rounding the output ``u (1+u)^2 (1+g) |q| |b|``; ``eps = 1.1 (3u + 4u^2 + 2g) |q_i| max|b|``
-covers all three with 10% to spare. For float32 tiles (u = 0: inputs and output exact)
+covers all three with 10% to spare. For float32 tiles (u = 0: no rounding but the accumulation's)
 ``eps = 1.1 * 2g |q_i| max|b|``. ``torch.float32_matmul_precision`` is held at "highest"
 during the call so that float32 tiles are really float32.
 
-Memory: about ``4 * block * base_block`` bytes for the tile (64 MiB by default) plus the
-bfloat16 copy of the base (2 bytes per number) and the candidates, so 1e5 x 1e5 sentences fit.
-Speed: see ``benchmarks/bench_rare.py``.
+Memory: the tile buffer (``block * base_block`` numbers: 64 MiB in bfloat16, 128 MiB in
+float32 by default), a bfloat16 copy of the base and the candidates; 1e5 x 1e5 sentences of
+dimension 384 took about 250 MB above the inputs (and under a minute on 2 cores).
+
+Speed (``benchmarks/bench_rare.py``, 100k base x 10k queries, d=384, k=5, 2-core AMD EPYC
+with AVX512-BF16): 2.1 s, against 8.6 s for sentence-transformers' ``semantic_search`` and
+19.9 s for scikit-learn's brute-force cosine ``NearestNeighbors``, same neighbours (one run
+each on a shared machine). With float32 tiles (CPUs without native bfloat16) one run took
+5.4 s against 8.2 s for ``semantic_search``: there the float32 products dominate.
+Problems under ``BFLOAT16_MIN_PAIRS`` pairs use float32 tiles: a small bfloat16 product
+costs about a millisecond of oneDNN overhead.
 """
 
 from __future__ import annotations
@@ -132,9 +141,10 @@ def nearest_neighbors(queries, base, k: int, *, block: int | None = None, base_b
 
     ``queries`` (n_q, d) and ``base`` (n_b, d) are unit vectors (numpy arrays or torch
     tensors, any float dtype; CPU). ``block`` queries and ``base_block`` base rows are
-    processed at a time (tile memory about ``4 * block * base_block`` bytes). ``approx``
+    processed at a time (tile memory at most ``4 * block * base_block`` bytes). ``approx``
     chooses the filter's tile dtype: "auto" (bfloat16 where the CPU has native bfloat16
-    and there are at least ``BFLOAT16_MIN_PAIRS`` pairs, else float32), "bfloat16" or "float32"; the answer is the same (exact) for all three.
+    and there are at least ``BFLOAT16_MIN_PAIRS`` pairs, else float32), "bfloat16" or
+    "float32"; the answer is the same (exact) for all three.
 
     Returns ``(indices, similarities)``, both (n_q, k): int64 base row numbers and float32
     similarities, sorted by decreasing similarity, ties by increasing index.

@@ -28,7 +28,7 @@ def lattice(n: int, seed: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("approx", APPROX)
-@pytest.mark.parametrize("block,base_block,k", [(7, 13, 4), (5, 9, 1), (64, 37, 30), (64, 400, 30), (1000, 1000, 4)])
+@pytest.mark.parametrize("block,base_block,k", [(15, 13, 4), (20, 9, 1), (7, 37, 30), (64, 400, 30), (1000, 1000, 4)])
 def test_ties_break_by_smaller_index_like_the_reference(approx, block, base_block, k):
     vectors = lattice(460, seed=0)
     base, queries = vectors[:400], vectors[400:]
