@@ -17,9 +17,20 @@ from entropy_lens_trainer.metrics import pivotal_entropies, read_metrics, reflec
 TIMING = {"tokens_per_s", "rollout_s", "step_s"}
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """The tiny model is all per-op overhead: one intra-op thread is several times faster,
+    and far faster still when other work competes for the cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _cfg(model_dir, **overrides) -> TrainConfig:
     base = dict(model=str(model_dir), device="cpu", tasks="arithmetic", limit=8, instruction="", prompts_per_step=4,
-                group_size=4, max_new_tokens=12, lr=1e-3, critic_lr=1e-3, critic_warmup=1, save_every=0, steps=4)
+                group_size=4, max_new_tokens=12, lr=1e-3, critic_lr=1e-3, critic_warmup=1, save_every=0, steps=4,
+                batch_size=16)
     base.update(overrides)
     return TrainConfig(**base)
 
@@ -151,12 +162,15 @@ def test_ppo_raises_a_learnable_reward(tiny_model_dir, tmp_path):
     assert frame["policy_updates"].tolist()[0] == 0  # step 1: critic pre-training only
     assert rewards[-1] > rewards[0] + 0.5
     assert frame["value_loss"].notna().all()
+    share = frame["entropy_share"].dropna()  # psi / |A_shaped|: in [0, 1] since psi <= |A| / kappa
+    assert len(share) and share.between(0, 1).all()
 
 
-@pytest.mark.parametrize("algorithm,steps", [("grpo", 4), ("ppo", 3)])
-def test_resume_reproduces_the_uninterrupted_run(tiny_model_dir, tmp_path, algorithm, steps):
-    """Run ``steps`` steps straight; run 2, stop, resume to ``steps``: the later steps'
-    metrics and the final weights are bit-identical (ppo: critic restored too)."""
+@pytest.mark.parametrize("algorithm", ["grpo", "ppo"])
+def test_resume_reproduces_the_uninterrupted_run(tiny_model_dir, tmp_path, algorithm):
+    """Run 4 steps straight; run 2, stop, resume, run 2 more: steps 3-4 have bit-identical
+    metrics and the final weights are equal (ppo: the critic is restored too)."""
+    steps = 4
     settings = dict(algorithm=algorithm, shaping="entropy-adv", minibatches=2, ppo_epochs=2, warmup_steps=3,
                     max_new_tokens=8, save_every=2)
     reward = _says("answer")
@@ -174,6 +188,18 @@ def test_resume_reproduces_the_uninterrupted_run(tiny_model_dir, tmp_path, algor
     last = f"checkpoints/step-{steps:06d}"
     w1, w2 = _weights(tmp_path / "straight" / last), _weights(tmp_path / "resumed" / last)
     assert w1.keys() == w2.keys() and all(torch.equal(w1[k], w2[k]) for k in w1)
+
+
+def test_micro_batches_change_nothing_but_rounding(tiny_model_dir, tmp_path):
+    """Gradient accumulation over uneven micro-batches (batch_size 3 of a minibatch of 8)
+    weighs tokens as one pass over the whole minibatch does."""
+    settings = dict(steps=2, minibatches=2, shaping="entropy-adv", max_new_tokens=8, kl_coef=0.05)
+    whole = train(_cfg(tiny_model_dir, batch_size=16, **settings), tmp_path / "whole", reward_fn=_says("answer"),
+                  verbose=False)
+    parts = train(_cfg(tiny_model_dir, batch_size=3, **settings), tmp_path / "parts", reward_fn=_says("answer"),
+                  verbose=False)
+    for key in ("reward_mean", "entropy", "loss", "grad_norm", "entropy_share", "clip_fraction", "approx_kl", "kl"):
+        assert parts[key].tolist() == pytest.approx(whole[key].tolist(), rel=1e-4, abs=1e-6), key
 
 
 def test_nan_reward_skips_the_step_without_touching_the_weights(tiny_model_dir, tmp_path):
@@ -210,13 +236,14 @@ def test_nan_loss_skips_the_update(tiny_model_dir, tmp_path, monkeypatch):
 
 
 def test_nan_gradient_with_a_finite_loss_is_skipped():
-    from entropy_lens_trainer.loop import _backward_and_step
+    from entropy_lens_trainer.loop import _clip_and_step
 
     p = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
     opt = torch.optim.AdamW([p], lr=0.1)
     loss = torch.sqrt(p[0] - p[0])  # 0, but d/dp = inf - inf = NaN
     assert torch.isfinite(loss)
-    assert _backward_and_step(loss, [p], opt, 1.0) is None
+    loss.backward()
+    assert _clip_and_step([p], opt, 1.0) is None
     assert torch.equal(p.detach(), torch.tensor([1.0, 2.0])) and not opt.state
 
 
@@ -367,6 +394,11 @@ def test_run_folder_guards(tiny_model_dir, tmp_path):
     (tmp_path / "notes" / "a.txt").write_text("mine")
     with pytest.raises(UserError, match="not a training run"):
         train(_cfg(tiny_model_dir), tmp_path / "notes", resume=True, verbose=False)
+    with pytest.raises(UserError, match="does not exist"):  # fails before anything is written
+        train(_cfg(tmp_path / "no-model"), tmp_path / "fresh", verbose=False)
+    assert not (tmp_path / "fresh").exists()
+    # resuming a finished run again is a no-op that returns its metrics
+    assert train(_cfg(tiny_model_dir, steps=1), out, resume=True, verbose=False)["step"].tolist() == [1]
 
 
 def test_reward_spec_loading(tmp_path, monkeypatch):

@@ -21,7 +21,7 @@ DEFAULT_ALPHA = {"grpo": 0.4, "ppo": 0.1}  # the paper's values
 
 # Settings that may differ between a run and its --resume: they change neither the
 # steps already taken nor the ones to come.
-RESUMABLE_CHANGES = ("steps", "save_every", "device")
+RESUMABLE_CHANGES = ("steps", "save_every", "device", "batch_size")
 
 
 def _opt(default: Any, help: str, **extra: Any) -> Any:
@@ -56,6 +56,8 @@ class TrainConfig:
     max_new_tokens: int = _opt(256, "maximum response length in tokens")
     temperature: float = _opt(1.0, "rollout sampling temperature; also the temperature of the trained log-probs and entropy")
     top_p: float = _opt(1.0, "rollout nucleus sampling threshold (1.0 = off; anything else makes rollouts off-policy)")
+    batch_size: int = _opt(8, "sequences per forward pass, in sampling and in the updates (gradients are accumulated "
+                              "over a minibatch); it changes memory and speed, the results only up to float rounding")
     # policy optimisation
     ppo_epochs: int = _opt(1, "passes over each rollout batch")
     minibatches: int = _opt(1, "optimiser updates per pass; the rollout batch (prompts_per_step * group_size) must divide evenly")
@@ -106,6 +108,7 @@ class TrainConfig:
             (self.steps >= 1, f"--steps must be >= 1, got {self.steps}", "pass a positive number of steps"),
             (self.ppo_epochs >= 1, f"--ppo-epochs must be >= 1, got {self.ppo_epochs}", "pass a positive number"),
             (self.minibatches >= 1, f"--minibatches must be >= 1, got {self.minibatches}", "pass a positive number"),
+            (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}", "pass a positive batch size"),
             (self.rollout_batch % max(1, self.minibatches) == 0,
              f"a rollout batch of {self.rollout_batch} responses (prompts_per_step * group_size) does not split into "
              f"{self.minibatches} equal minibatches", "pick --minibatches that divides it"),

@@ -3,7 +3,7 @@
 ``train(cfg, out)`` runs ``cfg.steps`` steps and writes the run folder::
 
     OUT/config.yaml              the settings (alpha resolved), reusable with --config
-    OUT/metrics.jsonl            one JSON object per step (see README: training metrics)
+    OUT/metrics.jsonl            one JSON object per step (keys: see metrics.py)
     OUT/tensorboard/             the same numbers as TensorBoard scalars
     OUT/checkpoints/step-NNNNNN/ HF model folders (+ trainer_state/ for --resume)
 
@@ -69,8 +69,9 @@ def train_step(t: Trainer, step: int) -> dict[str, Any]:
     # 1. rollout: G responses to each of this step's problems, from the current policy
     problems = rollout.step_problems(t.problems, step - 1, cfg.prompts_per_step, cfg.seed)
     batch = rollout.sample_rollouts(t.loaded, problems, step=step, group_size=cfg.group_size, seed=cfg.seed,
-                                    max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
-                                    top_p=cfg.top_p, instruction=cfg.instruction, chat_template=cfg.chat_template)
+                                    max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
+                                    instruction=cfg.instruction, chat_template=cfg.chat_template,
+                                    batch_size=cfg.batch_size)
     rollout_s = time.perf_counter() - started
     mask = batch.tensors["response_mask"].float()
 
@@ -82,8 +83,7 @@ def train_step(t: Trainer, step: int) -> dict[str, Any]:
     if cfg.algorithm == "grpo":
         advantages = adv.broadcast(adv.group_advantages(rewards, cfg.group_size), mask)
     else:
-        with torch.no_grad():
-            old_values = t.critic(_to(batch.tensors, t.device), batch.prompt_width).cpu() * mask
+        old_values = _per_token(batch, cfg.batch_size, lambda part: t.critic(_to(part.tensors, t.device), part.prompt_width))
         advantages, returns = adv.gae(adv.outcome_token_rewards(rewards, mask), old_values, mask, cfg.gamma, cfg.lam)
         advantages = adv.whiten(advantages, mask)
 
@@ -106,89 +106,109 @@ def train_step(t: Trainer, step: int) -> dict[str, Any]:
 
 
 def _optimise(t: Trainer, step: int, batch, advantages, mask, old_values, returns, updates: "_Updates") -> None:
-    cfg, model = t.cfg, t.loaded.model
+    cfg = t.cfg
     train_policy = cfg.algorithm == "grpo" or step > cfg.critic_warmup  # ppo: critic pre-training first
     # Log-probs of the policy that sampled. With one update per batch they equal the
     # training pass's own (detached), as TRL does; otherwise one extra no-grad pass.
     old_logprob = ref_logprob = None
     if train_policy and (cfg.ppo_epochs > 1 or cfg.minibatches > 1):
-        old_logprob = _logprobs(model, batch, cfg.temperature)
+        old_logprob = _per_token(batch, cfg.batch_size, lambda part: _logprob(t.loaded.model, part, cfg.temperature))
     if train_policy and t.reference is not None:
-        ref_logprob = _logprobs(t.reference, batch, cfg.temperature)
+        ref_logprob = _per_token(batch, cfg.batch_size, lambda part: _logprob(t.reference, part, cfg.temperature))
 
     size = cfg.rollout_batch // cfg.minibatches
     for epoch in range(cfg.ppo_epochs):
         order = torch.randperm(cfg.rollout_batch, generator=torch.Generator().manual_seed(
             stream_seed(cfg.seed, f"minibatches@step{step}", epoch)))
         for rows in order.split(size):
-            rows = rows.sort().values
-            m = mask[rows]
-            tensors = _to({k: v[rows] for k, v in batch.tensors.items()}, t.device)
+            # one optimiser update per minibatch, accumulated over micro-batches of batch_size sequences
+            parts = rollout.micro_batches(batch.tensors, batch.prompt_width, rows.sort().values, cfg.batch_size)
             if train_policy:
-                _policy_update(t, tensors, batch.prompt_width, advantages[rows], m,
-                               None if old_logprob is None else old_logprob[rows],
-                               None if ref_logprob is None else ref_logprob[rows], updates)
+                _policy_update(t, parts, advantages, mask, old_logprob, ref_logprob, updates)
             if t.critic is not None:
-                _critic_update(t, tensors, batch.prompt_width, old_values[rows], returns[rows], m, updates)
+                _critic_update(t, parts, old_values, returns, mask, updates)
 
 
-def _policy_update(t: Trainer, tensors, prompt_width, advantages, mask, old_logprob, ref_logprob,
-                   updates: "_Updates") -> None:
-    cfg, model = t.cfg, t.loaded.model
-    mask = mask.to(t.device)
-    advantages = advantages.to(t.device)
-    # the training forward pass: exact float32 log-probs and entropy of the response tokens
-    logits = rollout.response_logits(model, tensors, prompt_width)
-    logprob, entropy = losses.logprob_and_entropy(logits, tensors["response_ids"], cfg.temperature)
-    if old_logprob is None:
-        old_logprob = logprob.detach()
+def _policy_update(t: Trainer, parts, advantages, mask, old_logprob, ref_logprob, updates: "_Updates") -> None:
+    cfg, model, device = t.cfg, t.loaded.model, t.device
+    n_tokens = max(1.0, sum(float(mask[p.rows, :p.length].sum()) for p in parts))
+    sums: dict[str, float] = {}
+    psi_sum = shaped_abs_sum = 0.0
+    t.optimizer.zero_grad(set_to_none=True)
+    for part in parts:
+        cut = (part.rows, slice(None, part.length))
+        m, a = mask[cut].to(device), advantages[cut].to(device)
+        # the training forward pass: exact float32 log-probs and entropy of the response tokens
+        logits = rollout.response_logits(model, _to(part.tensors, device), part.prompt_width)
+        logprob, entropy = losses.logprob_and_entropy(logits, part.tensors["response_ids"].to(device), cfg.temperature)
+        old = logprob.detach() if old_logprob is None else old_logprob[cut].to(device)
 
-    # 4. shaping: A + min(alpha * H.detach(), |A| / kappa); no gradient reaches the entropy
-    shaped = advantages
-    if cfg.shaping == "entropy-adv":
-        shaped = shape_advantages(advantages, entropy.detach(), cfg.effective_alpha, cfg.kappa, mask)
+        # 4. shaping: A + min(alpha * H.detach(), |A| / kappa); no gradient reaches the entropy
+        shaped = a
+        if cfg.shaping == "entropy-adv":
+            shaped = shape_advantages(a, entropy.detach(), cfg.effective_alpha, cfg.kappa, m)
 
-    # 5. loss: clipped surrogate (Clip-Higher), token-level mean; optional entropy and KL terms
-    loss, stats = losses.clipped_surrogate(logprob, old_logprob.to(t.device), shaped, mask, cfg.eps_low, cfg.eps_high)
-    if cfg.shaping == "entropy-reg":
-        loss = loss - cfg.beta * adv.masked_mean(entropy, mask)  # gradient flows through H
-    if ref_logprob is not None:
-        kl = losses.kl_penalty(logprob, ref_logprob.to(t.device), mask)
-        loss = loss + cfg.kl_coef * kl
-        stats["kl"] = kl.item()
+        # 5. loss: clipped surrogate (Clip-Higher); optional entropy and KL terms; all token means
+        loss, stats = losses.clipped_surrogate(logprob, old, shaped, m, cfg.eps_low, cfg.eps_high)
+        if cfg.shaping == "entropy-reg":
+            loss = loss - cfg.beta * adv.masked_mean(entropy, m)  # gradient flows through H
+        if ref_logprob is not None:
+            kl = losses.kl_penalty(logprob, ref_logprob[cut].to(device), m)
+            loss = loss + cfg.kl_coef * kl
+            stats["kl"] = kl.item()
+        if not torch.isfinite(loss):
+            t.optimizer.zero_grad(set_to_none=True)
+            updates.skipped += 1
+            return
+        # weight by the part's share of the minibatch's tokens: the sum is the minibatch's token mean
+        weight = float(m.sum()) / n_tokens
+        (loss * weight).backward()
+        stats.update(loss=loss.item(), train_entropy=adv.masked_mean(entropy.detach(), m).item())
+        for key, value in stats.items():
+            sums[key] = sums.get(key, 0.0) + weight * value
+        psi_sum += float(((shaped - a) * m).sum())
+        shaped_abs_sum += float((shaped.abs() * m).sum())
 
-    # 6. step, unless the loss or the gradient is NaN / inf
-    grad_norm = _backward_and_step(loss, model.parameters(), t.optimizer, cfg.max_grad_norm)
+    # 6. step, unless the gradient is NaN / inf
+    grad_norm = _clip_and_step(model.parameters(), t.optimizer, cfg.max_grad_norm)
     if grad_norm is None:
         updates.skipped += 1
         return
     t.scheduler.step()
-    with torch.no_grad():
-        updates.add(loss=loss.item(), grad_norm=grad_norm, train_entropy=float(adv.masked_mean(entropy, mask)), **stats)
-        updates.psi_sum += float(((shaped - advantages) * mask).sum())
-        updates.shaped_abs_sum += float((shaped.abs() * mask).sum())
+    updates.add(grad_norm=grad_norm, **sums)
+    updates.psi_sum += psi_sum
+    updates.shaped_abs_sum += shaped_abs_sum
 
 
-def _critic_update(t: Trainer, tensors, prompt_width, old_values, returns, mask, updates: "_Updates") -> None:
-    values = t.critic(tensors, prompt_width)
-    loss = losses.value_loss(values, old_values.to(values.device), returns.to(values.device), mask.to(values.device),
-                             t.cfg.value_clip)
-    grad_norm = _backward_and_step(loss, t.critic.parameters(), t.critic_optimizer, t.cfg.max_grad_norm)
+def _critic_update(t: Trainer, parts, old_values, returns, mask, updates: "_Updates") -> None:
+    device = t.device
+    n_tokens = max(1.0, sum(float(mask[p.rows, :p.length].sum()) for p in parts))
+    sums = {"value_loss": 0.0, "value_mean": 0.0}
+    t.critic_optimizer.zero_grad(set_to_none=True)
+    for part in parts:
+        cut = (part.rows, slice(None, part.length))
+        m = mask[cut].to(device)
+        values = t.critic(_to(part.tensors, device), part.prompt_width)
+        loss = losses.value_loss(values, old_values[cut].to(device), returns[cut].to(device), m, t.cfg.value_clip)
+        if not torch.isfinite(loss):
+            t.critic_optimizer.zero_grad(set_to_none=True)
+            updates.skipped += 1
+            return
+        weight = float(m.sum()) / n_tokens
+        (loss * weight).backward()
+        sums["value_loss"] += weight * loss.item()
+        sums["value_mean"] += weight * adv.masked_mean(values.detach(), m).item()
+    grad_norm = _clip_and_step(t.critic.parameters(), t.critic_optimizer, t.cfg.max_grad_norm)
     if grad_norm is None:
         updates.skipped += 1
         return
-    updates.add(value_loss=loss.item(), critic_grad_norm=grad_norm,
-                value_mean=float(adv.masked_mean(values.detach(), mask.to(values.device))))
+    updates.add(critic_grad_norm=grad_norm, **sums)
 
 
-def _backward_and_step(loss: torch.Tensor, parameters, optimizer, max_norm: float) -> float | None:
-    """Backward, clip, step; returns the pre-clip gradient norm, or None (nothing changed) when
-    the loss or the gradient is not finite."""
+def _clip_and_step(parameters, optimizer, max_norm: float) -> float | None:
+    """Clip the accumulated gradient and step; returns the pre-clip norm, or None (and
+    nothing changed: weights and optimiser state untouched) when the gradient is NaN / inf."""
     params = [p for p in parameters if p.requires_grad]
-    optimizer.zero_grad(set_to_none=True)
-    if not torch.isfinite(loss):
-        return None
-    loss.backward()
     norm = torch.nn.utils.clip_grad_norm_(params, max_norm if max_norm > 0 else math.inf)
     if not torch.isfinite(norm):
         optimizer.zero_grad(set_to_none=True)
@@ -227,13 +247,21 @@ def _to(tensors: dict[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
     return {k: v.to(device) for k, v in tensors.items()}
 
 
-def _logprobs(model, batch, temperature: float) -> torch.Tensor:
-    """Log-probs (B, R) of the response tokens under ``model``, no gradient, on the CPU."""
+def _logprob(model, part, temperature: float) -> torch.Tensor:
+    """Log-probs of a micro-batch's response tokens under ``model``."""
     device = next(model.parameters()).device
+    logits = rollout.response_logits(model, _to(part.tensors, device), part.prompt_width)
+    return losses.logprob_and_entropy(logits, part.tensors["response_ids"].to(device), temperature)[0]
+
+
+def _per_token(batch, size: int, fn) -> torch.Tensor:
+    """``fn(micro_batch) -> (b, length)`` over the whole rollout batch, no gradient, as (B, R) on the CPU."""
+    out = torch.zeros(batch.tensors["response_mask"].shape, dtype=torch.float32)
+    rows = torch.arange(out.shape[0])
     with torch.no_grad():
-        logits = rollout.response_logits(model, _to(batch.tensors, device), batch.prompt_width)
-        logprob, _ = losses.logprob_and_entropy(logits, batch.tensors["response_ids"].to(device), temperature)
-    return logprob.cpu()
+        for part in rollout.micro_batches(batch.tensors, batch.prompt_width, rows, size):
+            out[part.rows, :part.length] = fn(part).float().cpu()
+    return out * batch.tensors["response_mask"]
 
 
 # ------------------------------------------------------------------------------- the run
@@ -251,10 +279,10 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, reward_fn:
     reward_fn = reward_fn or load_reward(cfg.reward)
     run_dir = Path(out)
     last = _prepare_run_dir(run_dir, cfg, resume)
-    problems = load_tasks(cfg.tasks, cfg.limit)
     start = 0 if last is None else int(last.name.split("-")[1])
-    if start >= cfg.steps:
+    if start >= cfg.steps:  # nothing left to do: a finished run resumed again
         return read_metrics(run_dir)
+    problems = load_tasks(cfg.tasks, cfg.limit)
     torch.manual_seed(cfg.seed)
 
     loaded = load_model(str(last) if last else cfg.model, device=cfg.device, dtype=cfg.dtype,
@@ -275,6 +303,9 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, reward_fn:
                                          critic_optimizer=t.critic_optimizer)
         t.skipped_total = int(state.get("skipped_total", 0))
 
+    # the run folder appears only once everything loaded: a bad setting leaves nothing behind
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg.write_yaml(run_dir / "config.yaml")
     log = MetricsLog(run_dir, resume_step=start if resume else None)
     try:
         for step in range(start + 1, cfg.steps + 1):
@@ -307,7 +338,7 @@ def _progress_line(row: dict[str, Any], total: int) -> str:
 
 
 def _prepare_run_dir(run_dir: Path, cfg: TrainConfig, resume: bool) -> Path | None:
-    """Check ``run_dir`` against ``cfg`` and write config.yaml; returns the checkpoint to resume from."""
+    """Check ``run_dir`` against ``cfg``; returns the checkpoint to resume from, if any."""
     saved_path = run_dir / "config.yaml"
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"--out {run_dir} is a file", "pass a folder for the run")
@@ -327,6 +358,4 @@ def _prepare_run_dir(run_dir: Path, cfg: TrainConfig, resume: bool) -> Path | No
                             "resume with the run's own settings (--config OUT/config.yaml), or start a new --out")
         ckpt.remove_partial(run_dir)
         last = ckpt.latest_checkpoint(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    cfg.write_yaml(saved_path)
     return last

@@ -58,25 +58,20 @@ _WORD = re.compile(r"[A-Za-z]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
-def _strings(value: Any) -> list[str]:
-    """Every string inside a lexicon file, whatever its nesting (list, or categories -> words)."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
-    if isinstance(value, (list, tuple)):
-        return [s for v in value for s in _strings(v)]
-    return []
-
-
 @functools.lru_cache(maxsize=1)
 def pivotal_words() -> frozenset[str]:
-    """Lower-case pivotal words: ``entropy_lens/data/pivotal_lexicon.json`` if present, else a built-in list."""
+    """Lower-case pivotal words: ``entropy_lens.pivotal``'s lexicon (``data/pivotal_lexicon.json``)
+    if available, else a built-in list."""
     try:
-        text = resources.files("entropy_lens").joinpath("data/pivotal_lexicon.json").read_text()
-        words = {w.strip().lower() for w in _strings(json.loads(text)) if w.strip()}
-    except (FileNotFoundError, OSError, ValueError):
-        words = set()
+        from entropy_lens.pivotal import load_lexicon
+
+        words = {w for category in load_lexicon().values() for w in category}
+    except Exception:  # noqa: BLE001 - no lexicon module or file: the metric still works
+        try:
+            text = resources.files("entropy_lens").joinpath("data/pivotal_lexicon.json").read_text()
+            words = {w.strip().lower() for key, ws in json.loads(text).items() if not key.startswith("_") for w in ws}
+        except (OSError, ValueError, AttributeError, TypeError):
+            words = set()
     return frozenset(words or _PIVOTAL_FALLBACK)
 
 

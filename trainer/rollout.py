@@ -58,8 +58,9 @@ def step_problems(problems: list[Problem], step: int, count: int, seed: int) -> 
 
 def sample_rollouts(loaded: LoadedModel, problems: list[Problem], *, step: int, group_size: int, seed: int,
                     max_new_tokens: int, temperature: float, top_p: float, instruction: str,
-                    chat_template: bool) -> Rollouts:
-    """Sample ``group_size`` responses to each problem with the current policy."""
+                    chat_template: bool, batch_size: int | None = None) -> Rollouts:
+    """Sample ``group_size`` responses to each problem with the current policy,
+    ``batch_size`` sequences at a time (all at once for None; the responses do not depend on it)."""
     cfg = GenerateConfig(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, top_k=0,
                          entropy_temperature=temperature, instruction=instruction, chat_template=chat_template)
     tokenizer = loaded.tokenizer
@@ -70,7 +71,9 @@ def sample_rollouts(loaded: LoadedModel, problems: list[Problem], *, step: int, 
             prompts.append(ids)
             seeds.append(stream_seed(seed, f"{problem.prompt_id}@step{step}", sample_id))
             owners.append(problem)
-    sampled = sample_batch(loaded, prompts, seeds, cfg)
+    size = batch_size or len(prompts)
+    sampled = [s for start in range(0, len(prompts), size)
+               for s in sample_batch(loaded, prompts[start:start + size], seeds[start:start + size], cfg)]
     decoded = [decode_with_offsets(tokenizer, s["token_ids"]) for s in sampled]
     return Rollouts(
         problems=owners,
@@ -110,6 +113,34 @@ def pad_batch(prompts: list[list[int]], responses: list[list[int]], pad_id: int)
         "response_ids": input_ids[:, width:].clone(),
         "response_mask": attention[:, width:].clone(),
     }
+
+
+@dataclass
+class MicroBatch:
+    """Some rows of a rollout batch, with the columns that are padding in all of them cut off."""
+
+    rows: torch.Tensor                # indices into the rollout batch
+    tensors: dict[str, torch.Tensor]  # as Rollouts.tensors, trimmed
+    prompt_width: int
+    length: int                       # response columns kept: index (B, R) tensors with [rows, :length]
+
+
+def micro_batches(tensors: dict[str, torch.Tensor], prompt_width: int, rows: torch.Tensor, size: int) -> list[MicroBatch]:
+    """``rows`` in chunks of ``size``, each trimmed to its own longest prompt and response.
+
+    Cutting columns that are padding in every row changes no result (they are masked, and
+    position ids count real tokens), only the work.
+    """
+    parts = []
+    for chunk in rows.split(size):
+        sub = {k: v[chunk] for k, v in tensors.items()}
+        used = sub["attention_mask"].any(dim=0).nonzero()
+        first = min(int(used[0]) if len(used) else 0, prompt_width - 1)
+        length = max(1, int(sub["response_mask"].sum(dim=1).max()))
+        trimmed = {k: sub[k][:, first:prompt_width + length] for k in ("input_ids", "attention_mask", "position_ids")}
+        trimmed.update({k: sub[k][:, :length] for k in ("response_ids", "response_mask")})
+        parts.append(MicroBatch(chunk, trimmed, prompt_width - first, length))
+    return parts
 
 
 def response_logits(model, tensors: dict[str, torch.Tensor], prompt_width: int) -> torch.Tensor:
