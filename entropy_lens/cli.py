@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 from . import __version__
 from .cli_analyses import ANALYSES, run_analysis
+from .cli_train import add_train_parser, run_train
 from .config import GenerateConfig, ScoreConfig
 from .errors import UserError
 
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_analyses import add_analysis_parsers
 
     add_analysis_parsers(sub)
+    add_train_parser(sub)
 
     summary = sub.add_parser("summary", help="print what a rollout table holds: accuracy, entropy, top tokens",
                              description="Summarise a rollout directory: counts, accuracy and mean entropy with 95%% "
@@ -106,6 +108,9 @@ def _run(args: argparse.Namespace) -> None:
         from .score import run_score
 
         frame = run_score(_config_from_args(ScoreConfig, args), args.out)
+    elif args.command == "train":
+        print(run_train(args))
+        return
     elif args.command in ANALYSES:
         print(run_analysis(args))
         return
@@ -135,7 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("\ninterrupted: finished batches are saved; rerun the same command to resume", file=sys.stderr)
+        how = "rerun with --resume" if args.command == "train" else "rerun the same command"
+        print(f"\ninterrupted: finished work is saved; {how} to resume", file=sys.stderr)
         return 130
     return 0
 

@@ -142,7 +142,7 @@ def _mean_ci(values: np.ndarray) -> tuple[float, float, float]:
     if len(values) < 2:
         return mean, math.nan, math.nan
     half = 1.96 * float(values.std(ddof=1)) / math.sqrt(len(values))
-    return mean, mean - half, mean + half
+    return mean, max(0.0, mean - half), mean + half  # counts: the interval stops at 0
 
 
 def reflect(rollouts, *, pattern: str | None = None, n_boot: int = 2000, seed: int = 0) -> ReflectResult:

@@ -183,6 +183,10 @@ def _is_subset(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def _bootstrap_pair(x, x_clusters, y, y_clusters, *, n_boot: int, seed: int, level: float) -> tuple[float, float]:
+    # A group seen in a single response has no between-response variation to resample:
+    # any interval would be an artefact, so there is none.
+    if len(np.unique(x_clusters)) < 2 or len(np.unique(y_clusters)) < 2:
+        return math.nan, math.nan
     (cx, cy), k = _cluster_index([np.asarray(x_clusters), np.asarray(y_clusters)])
     stats = np.stack([np.bincount(cx, weights=x, minlength=k), np.bincount(cx, minlength=k).astype(np.float64),
                       np.bincount(cy, weights=y, minlength=k), np.bincount(cy, minlength=k).astype(np.float64)], axis=1)

@@ -130,3 +130,15 @@ def test_sorted_quantiles_equal_numpy():
         x = rng.gamma(1.0, 1.0, n).astype(np.float32)
         assert sorted_quantiles(np.sort(x), q) == pytest.approx(np.quantile(x.astype(np.float64), q), rel=1e-12)
     assert np.isnan(sorted_quantiles(np.zeros(0), [0.5])).all()
+
+
+def test_no_interval_for_a_group_seen_in_a_single_response():
+    import math
+
+    from entropy_lens.stats import compare
+
+    x = np.array([2.0, 2.5, 3.0])
+    y = np.array([1.0, 1.2, 0.8, 1.1, 0.9])
+    result = compare(x, y, np.array([7, 7, 7]), np.array([1, 2, 3, 7, 8]))
+    assert math.isnan(result.diff_ci_low) and math.isnan(result.diff_ci_high)
+    assert result.n == 3 and result.p_value < 0.1  # the test itself still runs

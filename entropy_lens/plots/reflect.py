@@ -82,7 +82,7 @@ def plot_reflect(result):
     mean, (low, high_ci) = result.frequency, result.frequency_ci
     if np.isfinite(mean):
         bx.axvline(min(mean, cap), color="black", linestyle="--", linewidth=1.2)
-    ci = f" (95% CI {low:.2f}-{high_ci:.2f})" if np.isfinite(low) else ""
+    ci = f" (95% CI {low:.2f} to {high_ci:.2f})" if np.isfinite(low) else ""
     share = row["responses_with_reflection"] / row["responses"] if row["responses"] else math.nan
     responses = int(row["responses"])
     who = f"{responses:,} responses reflect" if responses != 1 else "1 response reflects"
