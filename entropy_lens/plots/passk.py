@@ -16,7 +16,7 @@ def plot_passk(means: dict):
     """``means``: {model name: mean table (k, pass_at_k, ci_low, ci_high, problems)}."""
     from matplotlib.ticker import FixedLocator, NullLocator, PercentFormatter
 
-    fig, ax = new_figure(7.2, 4.6)
+    fig, ax = new_figure(7.2, 4.4)
     all_k: set[int] = set()
     for i, (name, mean) in enumerate(means.items()):
         mean = mean.sort_values("k")
@@ -41,10 +41,12 @@ def plot_passk(means: dict):
         ax.set_xlim(ticks[0] / 1.5, ticks[0] * 1.5)
     else:
         ax.set_xlim(ticks[0] / 2 ** 0.25, ticks[-1] * 2 ** 0.25)
-    ax.set_ylim(0, 1.0)
+    ax.set_ylim(0, 1.04)  # room for markers at 100%
+    ax.set_yticks(np.linspace(0, 1, 6))
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.set_xlabel("k (samples per problem; log2 scale)")
-    ax.set_ylabel("pass@k (unbiased estimator, mean over problems)")
-    ax.set_title("Pass@k (bands: 95% bootstrap CI over problems)")
-    ax.legend(loc="lower right", fontsize=8.5, frameon=True, framealpha=0.9, edgecolor="#cccccc")
+    ax.set_ylabel("pass@k (mean over problems)")
+    ax.set_title("Pass@k, unbiased estimator (bands: 95% bootstrap CI over problems)")
+    # below the axes: pass@k curves fill the plot from bottom left to top right
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), fontsize=9, frameon=False, ncol=1)
     return fig
