@@ -347,6 +347,11 @@ def legend_html(cap: float, quantile: float, n_tokens: int, above: float, max_en
             f"<div class=\"hm-ticks\">{''.join(ticks)}</div></div>{keys_html}{note}</div>")
 
 
+def _text_or_none(value):
+    """None for missing values (None or pandas' NaN), else the value: never shows 'nan'."""
+    return None if value is None or (isinstance(value, float) and value != value) else value
+
+
 def response_html(row, cap: float, *, pivotal: dict[int, tuple[str, str]] | None = None,
                   reflective: Sequence[tuple[int, int, float, str]] = (), heading: str | None = None,
                   id_prefix: str = "") -> str:
@@ -402,7 +407,7 @@ def response_html(row, cap: float, *, pivotal: dict[int, tuple[str, str]] | None
             + (f"<span class=\"stat\">finish: {escape(finish)}</span>" if finish is not None else "") + "</div>")
     prompt = getattr(row, "prompt", None)
     prompt_html = f"<div class=\"prompt\"><span class=\"label\">Prompt</span>{escape(prompt)}</div>" if prompt else ""
-    answer, extracted = getattr(row, "answer", None), getattr(row, "extracted", None)
+    answer, extracted = _text_or_none(getattr(row, "answer", None)), _text_or_none(getattr(row, "extracted", None))
     answer_html = ""
     if answer is not None or extracted is not None:
         answer_html = (f"<div class=\"answer\"><span class=\"label\">Gold answer</span>{escape(answer) or '–'}"

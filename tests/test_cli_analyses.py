@@ -106,7 +106,7 @@ def test_heatmap_never_overwrites(rollouts, tmp_path, capsys):
     page = tmp_path / "page.html"
     assert main(["heatmap", "--rollouts", str(rollouts), "--top", "2", "--out", str(page)]) == 0
     first = page.read_bytes()
-    assert b"Wait," in first and b"Content-Security-Policy" in first
+    assert b"verify" in first and b"Content-Security-Policy" in first and b">nan<" not in first
     assert main(["heatmap", "--rollouts", str(rollouts), "--top", "2", "--out", str(page)]) == 2
     _one_error_line(capsys, "exists")
     assert page.read_bytes() == first
