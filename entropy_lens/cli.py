@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 from dataclasses import MISSING, fields
-from typing import Any, Sequence
+from typing import Sequence
 
 from . import __version__
 from .cli_analyses import ANALYSES, run_analysis

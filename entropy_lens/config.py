@@ -10,8 +10,12 @@ from .errors import UserError
 from .prompts import DEFAULT_INSTRUCTION
 
 
-def _opt(default: Any, help: str, **extra: Any) -> Any:
+def option(default: Any, help: str, **extra: Any) -> Any:
+    """A dataclass field whose metadata carries its CLI help (and e.g. ``choices``)."""
     return field(default=default, metadata={"help": help, **extra})
+
+
+_opt = option
 
 
 @dataclass

@@ -59,7 +59,7 @@ def resolve_embedder(name_or_path: str | os.PathLike | None) -> tuple[str, bool]
                         f"check the path, pass a hub id, or leave --embedder out for the offline {DEFAULT_EMBEDDER}")
     if not _looks_like_hub_id(name):
         raise UserError(f"embedder '{name}' is neither an existing folder nor a hub id",
-                        f"pass a sentence-transformers model folder or an id like org/name, or leave it out")
+                        "pass a sentence-transformers model folder or an id like org/name, or leave it out")
     return name, False
 
 

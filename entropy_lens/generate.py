@@ -14,7 +14,7 @@ from .models import LoadedModel, load_model
 from .progress import progress_bar
 from .prompts import prompt_token_ids
 from .records import response_row
-from .rollouts import RolloutStore, read_rollouts
+from .rollouts import RolloutStore, RowSink
 from .tasks import Problem, load_tasks
 
 
@@ -112,8 +112,6 @@ def run_generate(cfg: GenerateConfig, out: str | Path | None = None, *, loaded: 
     With ``out`` the rows are written as resumable shards there (and the whole table in it
     is returned); without, nothing is written.
     """
-    import pandas as pd
-
     from .sampling import stream_seed
     from . import __version__
 
@@ -131,7 +129,7 @@ def run_generate(cfg: GenerateConfig, out: str | Path | None = None, *, loaded: 
         if store is not None:
             store.open()
         items = _work_items(problems, cfg, loaded.tokenizer, store.done if store else set())
-        rows: list[dict[str, Any]] = []
+        sink = RowSink(store)
         total = len(problems) * cfg.n
         with progress_bar(total=total, initial=total - len(items), desc="generate", unit="resp",
                           enabled=show_progress) as bar:
@@ -144,20 +142,14 @@ def run_generate(cfg: GenerateConfig, out: str | Path | None = None, *, loaded: 
                                  prompt=it.problem.prompt, prompt_token_ids=it.prompt_ids, answer=it.problem.answer, **s)
                     for it, s in zip(batch, sampled)
                 ]
-                if store is not None:
-                    store.write(batch_rows)
-                else:
-                    rows.extend(batch_rows)
+                sink.add(batch_rows)
                 n_tokens = sum(len(s["token_ids"]) for s in sampled)
                 bar.record(len(batch), n_tokens, time.perf_counter() - started)
     except BaseException:
         if store is not None:
             store.abandon()
         raise
-    if store is not None:
-        return read_rollouts(store.directory)
-    frame = pd.DataFrame(rows)
-    return frame.sort_values(["prompt_id", "sample_id"], kind="stable").reset_index(drop=True) if len(frame) else frame
+    return sink.table()
 
 
 def generate(model: str | LoadedModel = "smollm2", tasks: str = "arithmetic", *, out: str | Path | None = None,

@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UserError
+from .stats import mean_ci
 
 _SPACE = r"[^\S\n\r]+"  # spaces inside a phrase (a line break ends a sentence anyway)
 REFLECTION_PATTERN = (
@@ -134,17 +135,6 @@ def is_reflective(sentences: list[str], pattern: str | None = None) -> np.ndarra
     return out
 
 
-def _mean_ci(values: np.ndarray) -> tuple[float, float, float]:
-    """Mean and normal-approximation 95% CI over responses."""
-    if len(values) == 0:
-        return math.nan, math.nan, math.nan
-    mean = float(values.mean())
-    if len(values) < 2:
-        return mean, math.nan, math.nan
-    half = 1.96 * float(values.std(ddof=1)) / math.sqrt(len(values))
-    return mean, max(0.0, mean - half), mean + half  # counts: the interval stops at 0
-
-
 def reflect(rollouts, *, pattern: str | None = None, n_boot: int = 2000, seed: int = 0) -> ReflectResult:
     """Entropy of reflective vs other sentences, and reflective sentences per response.
 
@@ -188,7 +178,7 @@ def reflect(rollouts, *, pattern: str | None = None, n_boot: int = 2000, seed: i
         "prompt_id": frame["prompt_id"].to_numpy()[kept], "sample_id": frame["sample_id"].to_numpy()[kept],
         "n_sentences": n_sentences.astype(np.int64), "n_reflective": n_reflective.astype(np.int64),
     })
-    frequency, low, high = _mean_ci(n_reflective.astype(np.float64))
+    frequency, low, high = mean_ci(n_reflective, lower_bound=0.0)  # counts: stops at 0
     summary = pd.DataFrame([{
         "group": "reflective", **comparison.as_dict(),
         "responses": n_responses,

@@ -28,6 +28,7 @@ import numpy as np
 
 from .errors import UserError
 from .html import escape, figure_html, fmt_ci, fmt_number, page, table_html
+from .stats import mean_ci
 
 REPORT_FILE = "report.html"
 
@@ -86,17 +87,6 @@ def _pair(left: str, right: str) -> str:
 
 # -- 1. accuracy and length ---------------------------------------------------------------------
 
-def _mean_ci(values: np.ndarray) -> tuple[float, float, float]:
-    values = np.asarray(values, dtype=np.float64)
-    if len(values) == 0:
-        return math.nan, math.nan, math.nan
-    mean = float(values.mean())
-    if len(values) < 2:
-        return mean, math.nan, math.nan
-    half = 1.96 * float(values.std(ddof=1)) / math.sqrt(len(values))
-    return mean, mean - half, mean + half
-
-
 def overview_rows(ctx: Context):
     """One row per checkpoint: counts, accuracy, length, truncation, mean entropy (with CIs)."""
     import pandas as pd
@@ -109,13 +99,13 @@ def overview_rows(ctx: Context):
         acc = float(graded.mean()) if len(graded) else math.nan
         acc_lo, acc_hi = wilson_interval(int(graded.sum()), len(graded))
         lengths = frame["entropy"].map(len).to_numpy()
-        length_mean, length_lo, length_hi = _mean_ci(lengths)
+        length_mean, length_lo, length_hi = mean_ci(lengths)
         finish = frame["finish_reason"] if "finish_reason" in frame else pd.Series([], dtype=object)
         truncated = int((finish == "length").sum())
         trunc_lo, trunc_hi = wilson_interval(truncated, len(finish))
         per_response = np.array([float(np.mean(e)) for e in frame["entropy"]])
         tokens = np.concatenate([np.asarray(e, dtype=np.float64) for e in frame["entropy"]])
-        _, h_lo, h_hi = _mean_ci(per_response)
+        _, h_lo, h_hi = mean_ci(per_response)
         rows.append({
             "checkpoint": name, "responses": len(frame), "prompts": int(frame["prompt_id"].nunique()),
             "graded": len(graded), "correct": int(graded.sum()), "accuracy": acc, "accuracy_ci": (acc_lo, acc_hi),

@@ -142,6 +142,31 @@ class RolloutStore:
             shutil.rmtree(self.directory, ignore_errors=True)
 
 
+class RowSink:
+    """Where finished rows go: new shards of a :class:`RolloutStore`, or memory when the
+    caller asked for no output folder."""
+
+    def __init__(self, store: RolloutStore | None):
+        self.store = store
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        if self.store is not None:
+            self.store.write(rows)
+        else:
+            self.rows.extend(rows)
+
+    def table(self):
+        """All rows as a DataFrame sorted by (prompt_id, sample_id); with a store, the whole
+        directory (rows of earlier, resumed runs included)."""
+        import pandas as pd
+
+        if self.store is not None:
+            return read_rollouts(self.store.directory)
+        frame = pd.DataFrame(self.rows)
+        return frame.sort_values(["prompt_id", "sample_id"], kind="stable").reset_index(drop=True) if len(frame) else frame
+
+
 def _atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)

@@ -17,7 +17,7 @@ from .models import LoadedModel, load_model
 from .progress import progress_bar
 from .prompts import prompt_token_ids
 from .records import response_row
-from .rollouts import RolloutStore, read_rollouts
+from .rollouts import RolloutStore, RowSink
 from .score_inputs import ScoreItem, input_digest, read_score_items
 
 
@@ -113,8 +113,6 @@ def _prepare(item: ScoreItem, loaded: LoadedModel, cfg: ScoreConfig) -> dict[str
 def run_score(cfg: ScoreConfig, out: str | Path | None = None, *, loaded: LoadedModel | None = None,
               show_progress: bool = True):
     """Score every prompt/response pair of ``cfg.input``; returns the rollout table."""
-    import pandas as pd
-
     from . import __version__
 
     cfg.validate()
@@ -136,7 +134,7 @@ def run_score(cfg: ScoreConfig, out: str | Path | None = None, *, loaded: Loaded
         prepared = [_prepare(it, loaded, cfg) for it in todo]
         # Similar lengths share a batch: less padding, same results.
         order = sorted(range(len(todo)), key=lambda i: len(prepared[i]["prompt_ids"]) + len(prepared[i]["token_ids"]))
-        rows: list[dict[str, Any]] = []
+        sink = RowSink(store)
         with progress_bar(total=len(items), initial=len(items) - len(todo), desc="score", unit="resp",
                           enabled=show_progress) as bar:
             for start in range(0, len(order), cfg.batch_size):
@@ -151,19 +149,13 @@ def run_score(cfg: ScoreConfig, out: str | Path | None = None, *, loaded: Loaded
                         loaded.tokenizer, prompt_id=it.prompt_id, sample_id=it.sample_id, prompt=it.prompt,
                         prompt_token_ids=prep["prompt_ids"], token_ids=prep["token_ids"], entropy=entropy, logprob=logprob,
                         answer=it.answer, finish_reason=it.finish_reason, response=prep["response"], offsets=prep["offsets"]))
-                if store is not None:
-                    store.write(batch_rows)
-                else:
-                    rows.extend(batch_rows)
+                sink.add(batch_rows)
                 bar.record(len(batch), sum(len(prepared[i]["token_ids"]) for i in batch), time.perf_counter() - began)
     except BaseException:
         if store is not None:
             store.abandon()
         raise
-    if store is not None:
-        return read_rollouts(store.directory)
-    frame = pd.DataFrame(rows)
-    return frame.sort_values(["prompt_id", "sample_id"], kind="stable").reset_index(drop=True)
+    return sink.table()
 
 
 def score(model: str | LoadedModel = "smollm2", input: str | Path | None = None, *, out: str | Path | None = None,

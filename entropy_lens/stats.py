@@ -273,3 +273,17 @@ def compare_groups(groups: dict[str, tuple[np.ndarray, np.ndarray]], y: np.ndarr
         p_value, effect = mann_whitney(x, y_sorted, y_tie_sum=y_ties)
         out[name] = _comparison(x, y, y_sorted, p_value, effect, ci)
     return out
+
+
+def mean_ci(values, *, lower_bound: float | None = None) -> tuple[float, float, float]:
+    """Mean and normal-approximation 95% CI ``(mean, low, high)`` of independent values
+    (e.g. one number per response). ``lower_bound`` clips the interval (0 for counts)."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(values.mean())
+    if len(values) < 2:
+        return mean, math.nan, math.nan
+    half = 1.96 * float(values.std(ddof=1)) / math.sqrt(len(values))
+    low = mean - half if lower_bound is None else max(lower_bound, mean - half)
+    return mean, low, mean + half

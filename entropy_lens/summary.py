@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 import numpy as np
+from .stats import mean_ci
 
 
 def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
@@ -21,15 +22,6 @@ def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float,
     centre = (p + z * z / (2 * total)) / (1 + z * z / total)
     half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
     return (centre - half, centre + half)
-
-
-def _mean_ci(per_response: np.ndarray) -> tuple[float, float]:
-    """95% normal-approximation CI of the mean over responses (tokens of one response are
-    not independent, so the response is the unit)."""
-    if len(per_response) < 2:
-        return (math.nan, math.nan)
-    half = 1.96 * per_response.std(ddof=1) / math.sqrt(len(per_response))
-    return (per_response.mean() - half, per_response.mean() + half)
 
 
 def token_table(frame, tokenizer_free: bool = True):
@@ -66,7 +58,7 @@ def summarize(frame, *, min_count: int = 5, top: int = 12) -> dict[str, Any]:
         "accuracy": float(graded.mean()) if len(graded) else math.nan,
         "accuracy_ci": wilson_interval(int(graded.sum()), len(graded)),
         "mean_entropy": float(tokens["entropy"].mean()) if len(tokens) else math.nan,
-        "mean_entropy_ci": _mean_ci(per_response),
+        "mean_entropy_ci": mean_ci(per_response)[1:],  # responses are the independent unit
         "entropy_p50_p80_p95": [float(q) for q in quantiles],
         "top_tokens": by_word.sort_values("mean", ascending=False).head(top).reset_index(),
     }

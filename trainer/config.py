@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import types
 import typing
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from entropy_lens.config import option as _opt
 from entropy_lens.errors import UserError
 from entropy_lens.prompts import DEFAULT_INSTRUCTION
 
@@ -24,8 +25,6 @@ DEFAULT_ALPHA = {"grpo": 0.4, "ppo": 0.1}  # the paper's values
 RESUMABLE_CHANGES = ("steps", "save_every", "device", "batch_size")
 
 
-def _opt(default: Any, help: str, **extra: Any) -> Any:
-    return field(default=default, metadata={"help": help, **extra})
 
 
 @dataclass

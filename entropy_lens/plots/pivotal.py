@@ -104,7 +104,7 @@ def _distribution_panel(ax, numbers, result, categories: list[str]) -> None:
 
     numbers.set_ylim(ax.get_ylim())
     numbers.axis("off")
-    numbers.set_title(f"vs ordinary words", loc="left", fontsize=10)
+    numbers.set_title("vs ordinary words", loc="left", fontsize=10)
     for g, y in zip(groups, positions):
         d = dist.loc[g]
         if g == "ordinary":

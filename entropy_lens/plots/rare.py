@@ -5,17 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .groups import format_p as _fmt_p, group_entropy_panel
 from .style import COLORS, new_figure
 
 MAX_POINTS = 20000  # scatter points drawn per group (a seeded sample beyond that; the stats use all)
-
-
-def _fmt_p(p: float) -> str:
-    if p is None or not np.isfinite(p):
-        return "n/a"
-    if p < 1e-300:
-        return "< 1e-300"
-    return f"{p:.2g}" if p >= 1e-4 else f"{p:.1e}"
 
 
 def _sample(n: int, cap: int, seed: int = 0) -> np.ndarray:
@@ -48,40 +41,12 @@ def rare_figure(result):
     top_pct = f"top {1 - result.quantile:.0%}".replace(".0%", "%")
 
     # -- (a) distributions of sentence entropy ---------------------------------------------
-    high = float(np.quantile(entropy[finite], 0.995)) if finite.any() else 1.0
-    bins = np.linspace(0.0, max(high, 1e-6) * 1.02, 41)
-    peak, hidden = 0.0, 0
-    for name, data in (("other", other_h), ("rare", rare_h)):
-        if len(data) == 0:
-            continue
-        color = COLORS[name]
-        counts, _ = np.histogram(data, bins=bins)
-        density = counts / (len(data) * np.diff(bins))  # of all the group's sentences
-        hidden += int((data > bins[-1]).sum())
-        peak = max(peak, float(density.max()))
-        label = f"{name}: n={len(data):,}, mean {data.mean():.3f}, median {np.median(data):.3f}"
-        ax.stairs(density, bins, fill=True, color=color, alpha=0.3 if name == "other" else 0.4, label=label)
-        ax.stairs(density, bins, color=color, linewidth=1.4)
-        ax.axvline(data.mean(), color=color, linestyle="--", linewidth=1.6)
-    ax.set_ylim(0, max(peak, 1e-9) * 1.65)  # head room for the legend and the numbers
-    if len(rare_h) and len(other_h):
-        text = (f"rare - other: {row['diff']:+.3f} nats\n"
-                f"95% CI {row['diff_ci_low']:+.3f} to {row['diff_ci_high']:+.3f}\n(bootstrap over responses)\n"
-                f"Mann-Whitney p = {_fmt_p(row['p_value'])}\nrank-biserial {row['effect_size']:+.2f}")
-    else:
-        text = "no rare sentence" if not len(rare_h) else "no other sentence"
-    ax.text(0.99, 0.98, text, transform=ax.transAxes, ha="right", va="top", fontsize=8.5,
-            bbox=dict(boxstyle="round,pad=0.4", facecolor="white", edgecolor="#cccccc", alpha=0.9))
-    xlabel = "sentence entropy: mean token entropy in the sentence (nats)"
-    if hidden:
-        xlabel += f"\n({hidden:,} sentence{'s' * (hidden != 1)} above {bins[-1]:.2f} not shown)"
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("density")
-    ax.set_title(f"(a) Entropy: rare ({top_pct} by distance) vs other RL sentences", fontsize=10.5)
-    ax.legend(loc="upper left", fontsize=8.5, frameon=False)
+    top = group_entropy_panel(ax, rare_h, other_h, row, group_name="rare", headroom=1.65,
+                        title=f"(a) Entropy: rare ({top_pct} by distance) vs other RL sentences",
+                        empty_group="no rare sentence", empty_other="no other sentence")
 
     # -- (b) distance against entropy --------------------------------------------------------
-    top = float(bins[-1])  # entropy axis: the top 0.5% tail is cut off, as in (a)
+    # entropy axis: the top 0.5% tail is cut off, as in (a)
     inside = finite & (entropy <= top)
     hidden_b = int((finite & ~inside).sum())
     for name, group, size, alpha, z in (("other", ~flag, 7, 0.35, 2), ("rare", flag, 11, 0.7, 3)):

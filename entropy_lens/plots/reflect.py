@@ -7,15 +7,8 @@ import math
 
 import numpy as np
 
+from .groups import group_entropy_panel
 from .style import COLORS, new_figure
-
-
-def _fmt_p(p: float) -> str:
-    if not np.isfinite(p):
-        return "n/a"
-    if p < 1e-300:
-        return "< 1e-300"
-    return f"{p:.2g}" if p >= 1e-4 else f"{p:.1e}"
 
 
 def plot_reflect(result):
@@ -30,39 +23,9 @@ def plot_reflect(result):
     reflective, other = values[flag], values[~flag]
 
     # -- left: distributions of sentence entropy -------------------------------------------
-    finite = values[np.isfinite(values)]
-    high = float(np.quantile(finite, 0.995)) if len(finite) else 1.0
-    bins = np.linspace(0.0, max(high, 1e-6) * 1.02, 41)
-    peak, hidden = 0.0, 0
-    for name, data in (("other", other), ("reflective", reflective)):
-        if len(data) == 0:
-            continue
-        color = COLORS[name]
-        # density relative to all of the group's sentences; the top 0.5% tail is cut off
-        counts, _ = np.histogram(data, bins=bins)
-        density = counts / (len(data) * np.diff(bins))
-        hidden += int((data > bins[-1]).sum())
-        peak = max(peak, float(density.max()))
-        label = f"{name}: n={len(data):,}, mean {data.mean():.3f}, median {np.median(data):.3f}"
-        ax.stairs(density, bins, fill=True, color=color, alpha=0.35 if name == "other" else 0.45, label=label)
-        ax.stairs(density, bins, color=color, linewidth=1.4)
-        ax.axvline(data.mean(), color=color, linestyle="--", linewidth=1.6)
-    ax.set_ylim(0, max(peak, 1e-9) * 1.6)  # head room for the legend and the numbers
-    if len(reflective) and len(other):
-        text = (f"reflective - other: {row['diff']:+.3f} nats\n"
-                f"95% CI {row['diff_ci_low']:+.3f} to {row['diff_ci_high']:+.3f}\n(bootstrap over responses)\n"
-                f"Mann-Whitney p = {_fmt_p(row['p_value'])}\nrank-biserial {row['effect_size']:+.2f}")
-    else:
-        text = "no reflective sentence found" if not len(reflective) else "every sentence is reflective"
-    ax.text(0.99, 0.98, text, transform=ax.transAxes, ha="right", va="top", fontsize=8.5,
-            bbox=dict(boxstyle="round,pad=0.4", facecolor="white", edgecolor="#cccccc", alpha=0.9))
-    xlabel = "sentence entropy: mean token entropy in the sentence (nats)"
-    if hidden:
-        xlabel += f"\n({hidden:,} sentences above {bins[-1]:.2f} not shown)"
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("density")
-    ax.set_title("Sentence entropy: reflective vs other (dashed: means)")
-    ax.legend(loc="upper left", fontsize=8.5, frameon=False)
+    group_entropy_panel(ax, reflective, other, row, group_name="reflective",
+                        title="Sentence entropy: reflective vs other (dashed: means)",
+                        empty_group="no reflective sentence found", empty_other="every sentence is reflective")
 
     # -- right: reflective sentences per response ------------------------------------------
     counts = result.per_response["n_reflective"].to_numpy()
