@@ -40,82 +40,54 @@ import functools
 import json
 import math
 import re
-from importlib import resources
 from pathlib import Path
 from typing import Any, Sequence
 
 from .events import EventWriter
 
-# Used when entropy_lens ships no lexicon / reflection pattern (METHOD.md sections 2 and 3).
-_PIVOTAL_FALLBACK = (
-    "because therefore since thus hence so consequently however although but though yet whereas instead "
-    "alternatively first then second next finally now after suggest demonstrate show imply indicate "
-    "conclude assume consider"
-).split()
-_REFLECTION_FALLBACK = (r"\b(verify|verifying|check|checking|double-check|re-check|recheck|confirm|re-examine|"
-                        r"reconsider|let me see|wait|make sure|mistake)\b")
-_WORD = re.compile(r"[A-Za-z]+")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
-
-
 @functools.lru_cache(maxsize=1)
 def pivotal_words() -> frozenset[str]:
-    """Lower-case pivotal words: ``entropy_lens.pivotal``'s lexicon (``data/pivotal_lexicon.json``)
-    if available, else a built-in list."""
-    try:
-        from entropy_lens.pivotal import load_lexicon
+    """Lower-case pivotal words: the lexicon of ``entropy-lens pivotal``."""
+    from entropy_lens.pivotal import load_lexicon
 
-        words = {w for category in load_lexicon().values() for w in category}
-    except Exception:  # noqa: BLE001 - no lexicon module or file: the metric still works
-        try:
-            text = resources.files("entropy_lens").joinpath("data/pivotal_lexicon.json").read_text()
-            words = {w.strip().lower() for key, ws in json.loads(text).items() if not key.startswith("_") for w in ws}
-        except (OSError, ValueError, AttributeError, TypeError):
-            words = set()
-    return frozenset(words or _PIVOTAL_FALLBACK)
+    return frozenset(w for words in load_lexicon().values() for w in words)
 
 
 @functools.lru_cache(maxsize=1)
 def reflection_pattern() -> re.Pattern:
-    """``entropy_lens.reflect.REFLECTION_PATTERN`` if available, else a built-in whole-word pattern."""
-    try:
-        from entropy_lens.reflect import REFLECTION_PATTERN as pattern
-    except ImportError:
-        pattern = _REFLECTION_FALLBACK
-    return pattern if isinstance(pattern, re.Pattern) else re.compile(pattern, re.IGNORECASE)
+    """The reflection pattern of ``entropy-lens reflect``."""
+    from entropy_lens.reflect import REFLECTION_PATTERN
+
+    return re.compile(REFLECTION_PATTERN, re.IGNORECASE) if isinstance(REFLECTION_PATTERN, str) else REFLECTION_PATTERN
 
 
 def pivotal_entropies(text: str, offsets: Sequence[Sequence[int]], entropy: Sequence[float]) -> list[float]:
-    """Entropy at the first token of every pivotal word of ``text`` (the token that emits it)."""
+    """Entropy at the first token of every pivotal word of ``text`` (the token that emits it),
+    with the word definition of ``entropy-lens pivotal``."""
+    from entropy_lens.words import find_words
+
     words = pivotal_words()
     starts = [int(span[0]) for span in offsets]
+    word_starts, _, word_ids, vocab = find_words(text)
     found = []
-    for match in _WORD.finditer(text):
-        if match.group(0).lower() not in words:
+    for start, word_id in zip(word_starts.tolist(), word_ids.tolist()):
+        if vocab[word_id] not in words:
             continue
-        i = bisect.bisect_right(starts, match.start()) - 1
+        i = bisect.bisect_right(starts, start) - 1
         # the token whose span holds the word's first character (skip empty spans)
-        while i >= 0 and not (offsets[i][0] <= match.start() < offsets[i][1]):
+        while i >= 0 and not (offsets[i][0] <= start < offsets[i][1]):
             i -= 1
         if i >= 0:
             found.append(float(entropy[i]))
     return found
 
 
-@functools.lru_cache(maxsize=1)
-def _sentence_splitter():
-    """``entropy_lens.sentences.split_sentences`` (made for reasoning traces) if available."""
-    try:
-        from entropy_lens.sentences import split_sentences
-    except ImportError:
-        return lambda text: [s for s in _SENTENCE_END.split(text) if s.strip()]
-    return split_sentences
-
-
 def reflection_count(text: str) -> int:
-    """Number of reflective sentences in ``text``."""
+    """Number of reflective sentences in ``text`` (the splitter and pattern of ``reflect``)."""
+    from entropy_lens.sentences import split_sentences
+
     pattern = reflection_pattern()
-    return sum(1 for sentence in _sentence_splitter()(text) if pattern.search(sentence))
+    return sum(1 for sentence in split_sentences(text) if pattern.search(sentence))
 
 
 def repetition_rate(token_ids: Sequence[int], n: int = 4) -> float | None:
