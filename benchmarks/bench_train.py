@@ -69,7 +69,8 @@ def run_ours(args) -> dict:
         started = time.perf_counter()
         metrics = train(cfg, Path(folder) / "run", verbose=False)
         total = time.perf_counter() - started
-    steps = [{"seconds": float(r["step_s"]), "tokens": int(r["tokens"]), "reward": float(r["reward_mean"])}
+    steps = [{"seconds": float(r["step_s"]), "tokens": int(r["tokens"]), "reward": float(r["reward_mean"]),
+              "rollout_s": float(r["rollout_s"])}
              for r in metrics.to_dict("records")]
     return {"steps": steps, "total_s": total}
 
@@ -133,6 +134,9 @@ def run_trl(args) -> dict:
 
 
 def _side(args) -> None:
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)  # transformers' renames, TRL's config
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     result = run_ours(args) if args.side == "ours" else run_trl(args)
@@ -177,7 +181,7 @@ def main() -> None:
             command = [sys.executable, __file__, "--side", side, "--steps", str(args.steps), "--model", args.model,
                        "--max-new-tokens", str(args.max_new_tokens), "--shaping", args.shaping, "--result", str(result_file)]
             print(f"running {name} ({args.steps} steps) ...", file=sys.stderr, flush=True)
-            subprocess.run(command, check=True)
+            subprocess.run(command, check=True, stdout=sys.stderr)  # TRL's log lines stay out of the table
             summaries.append(_summarise(name, json.loads(result_file.read_text())))
 
     import torch
