@@ -115,7 +115,7 @@ def run_trl(args) -> dict:
             steps_per_generation=1, num_iterations=1, max_completion_length=args.max_new_tokens, temperature=1.0, top_p=1.0,
             loss_type="dapo", epsilon=EPS_LOW, epsilon_high=EPS_HIGH, beta=0.0, learning_rate=LR,
             weight_decay=WEIGHT_DECAY, max_grad_norm=MAX_GRAD_NORM, lr_scheduler_type="constant", warmup_steps=0,
-            bf16=False, use_cpu=True, gradient_checkpointing=False, max_steps=args.steps, shuffle_dataset=False,
+            bf16=False, use_cpu=True, gradient_checkpointing=args.trl_gradient_checkpointing, max_steps=args.steps, shuffle_dataset=False,
             seed=SEED, logging_steps=1, save_strategy="no", report_to="none", dataloader_num_workers=0,
             disable_tqdm=True,
         )
@@ -161,6 +161,9 @@ def main() -> None:
     parser.add_argument("--shaping", default="entropy-adv", choices=["none", "entropy-adv"],
                         help="the bundled trainer's shaping (default: entropy-adv, the paper's method)")
     parser.add_argument("--only", choices=["ours", "trl"], help="run one side only")
+    parser.add_argument("--trl-gradient-checkpointing", action="store_true",
+                        help="TRL with its default gradient checkpointing (recomputes the forward pass in the backward "
+                             "pass: more work per step than the bundled trainer; off by default)")
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--side", choices=["ours", "trl"], help=argparse.SUPPRESS)    # internal: one side, in a subprocess
     parser.add_argument("--result", help=argparse.SUPPRESS)
@@ -171,7 +174,8 @@ def main() -> None:
         _side(args)
         return
 
-    sides = [("ours", "entropy-lens trainer"), ("trl", "TRL GRPOTrainer")]
+    trl_name = "TRL GRPOTrainer" + (" (gradient checkpointing)" if args.trl_gradient_checkpointing else "")
+    sides = [("ours", "entropy-lens trainer"), ("trl", trl_name)]
     summaries = []
     for side, name in sides:
         if args.only and side != args.only:
@@ -180,6 +184,8 @@ def main() -> None:
             result_file = Path(folder) / "result.json"
             command = [sys.executable, __file__, "--side", side, "--steps", str(args.steps), "--model", args.model,
                        "--max-new-tokens", str(args.max_new_tokens), "--shaping", args.shaping, "--result", str(result_file)]
+            if args.trl_gradient_checkpointing:
+                command.append("--trl-gradient-checkpointing")
             print(f"running {name} ({args.steps} steps) ...", file=sys.stderr, flush=True)
             subprocess.run(command, check=True, stdout=sys.stderr)  # TRL's log lines stay out of the table
             summaries.append(_summarise(name, json.loads(result_file.read_text())))
@@ -213,7 +219,8 @@ def main() -> None:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"model": args.model, "steps": args.steps, "shaping": args.shaping,
                                                "max_new_tokens": args.max_new_tokens, "results": summaries,
-                                               "ratios": ratios, "torch": torch.__version__,
+                                               "ratios": ratios, "trl_gradient_checkpointing": args.trl_gradient_checkpointing,
+                                               "torch": torch.__version__,
                                                "transformers": transformers.__version__, "trl": trl_version}, indent=2))
 
 

@@ -33,6 +33,11 @@ _API = {
     "report_html": "report:report_html",
     "write_report": "report:write_report",
     "summarize": "summary:summarize",
+    "pass_at_k": "passk:pass_at_k",
+    "passk_table": "passk:passk_table",
+    "write_passk": "passk:write_passk",
+    "dynamics": "dynamics:dynamics",
+    "write_dynamics": "dynamics:write_dynamics",
 }
 
 __all__ = sorted(_API) + ["__version__"]

@@ -11,6 +11,7 @@ from typing import Sequence
 
 from . import __version__
 from .cli_analyses import ANALYSES, run_analysis
+from .cli_extra import EXTRA_COMMANDS, add_extra_parsers, run_extra
 from .cli_train import add_train_parser, run_train
 from .config import GenerateConfig, ScoreConfig
 from .errors import UserError
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_analyses import add_analysis_parsers
 
     add_analysis_parsers(sub)
+    add_extra_parsers(sub)
     add_train_parser(sub)
 
     summary = sub.add_parser("summary", help="print what a rollout table holds: accuracy, entropy, top tokens",
@@ -110,6 +112,9 @@ def _run(args: argparse.Namespace) -> None:
         frame = run_score(_config_from_args(ScoreConfig, args), args.out)
     elif args.command == "train":
         print(run_train(args))
+        return
+    elif args.command in EXTRA_COMMANDS:
+        print(run_extra(args))
         return
     elif args.command in ANALYSES:
         print(run_analysis(args))

@@ -10,7 +10,10 @@ import numpy as np
 from .passk import MARKERS, PALETTE
 from .style import new_figure
 
-MARKER_MAX_STEPS = 30  # runs with at most this many steps get a marker per step
+MARKER_MAX_STEPS = 30  # series of at most this many points get a marker per point
+# shares, rates and non-negative sizes: their y axis starts at 0
+FROM_ZERO = {"accuracy", "entropy_share", "reflection_frequency", "repetition_rate", "clip_fraction", "approx_kl",
+             "grad_norm"}
 
 
 def plot_dynamics(result):
@@ -46,16 +49,17 @@ def plot_dynamics(result):
         ax.set_title(title, fontsize=10)
         ax.set_ylabel(ylabel, fontsize=8.5)
         ax.tick_params(labelsize=8)
-        if metric in ("accuracy", "clip_fraction", "entropy_share", "repetition_rate"):
-            low, high = ax.get_ylim()
-            ax.set_ylim(min(0.0, low), high)
+        values = long.loc[long["metric"] == metric, column].to_numpy(dtype=np.float64)
+        if metric in FROM_ZERO and len(values) and values.min() >= 0:
+            top = max(ax.get_ylim()[1], 1e-9) if values.max() > 0 else 1.0
+            ax.set_ylim(-0.04 * top, top)  # a little room below 0: a line at 0 stays visible off the spine
+        if len(values) > 1 and values.min() == values.max():
+            ax.text(0.5, 0.55, f"every value {values[0]:g}", transform=ax.transAxes, ha="center", va="bottom",
+                    fontsize=8.5, color="#555555")
     if not metrics:
         flat[0].text(0.5, 0.5, "no numeric metric in the logs", ha="center", va="center", transform=flat[0].transAxes)
     for ax in flat[len(metrics):]:
         ax.axis("off")
-    for ax in axes[-1]:
-        ax.set_xlabel("training step", fontsize=9)
-        ax.xaxis.set_tick_params(labelbottom=True)
     for col in range(ncols):  # a bottom-row cell left empty: label the x axis of the panel above it
         for row in range(nrows - 1, -1, -1):
             index = row * ncols + col

@@ -41,7 +41,7 @@ def plot_passk(means: dict):
         ax.set_xlim(ticks[0] / 1.5, ticks[0] * 1.5)
     else:
         ax.set_xlim(ticks[0] / 2 ** 0.25, ticks[-1] * 2 ** 0.25)
-    ax.set_ylim(0, 1.04)  # room for markers at 100%
+    ax.set_ylim(-0.025, 1.04)  # room for markers at 0% and 100% (a curve at 0 stays off the spine)
     ax.set_yticks(np.linspace(0, 1, 6))
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.set_xlabel("k (samples per problem; log2 scale)")
