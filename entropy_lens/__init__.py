@@ -7,6 +7,8 @@ does not import torch.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 __version__ = "0.1.0"
@@ -54,3 +56,19 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return __all__
+
+
+class _Package(types.ModuleType):
+    """The import system binds every imported submodule as an attribute of its package, so
+    importing ``entropy_lens.pivotal`` anywhere would turn ``entropy_lens.pivotal`` (the
+    public function) into the module. Public functions keep their names here; the modules
+    stay reachable through ``from entropy_lens.pivotal import ...`` and ``sys.modules``."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _API and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+

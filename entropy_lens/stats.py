@@ -145,8 +145,10 @@ def _bootstrap_many(groups: list[tuple[np.ndarray, np.ndarray]], y: np.ndarray, 
         return out
     shared, alone = [], []
     y_ids = np.asarray(y_clusters)
+    if len(np.unique(y_ids)) < 2:
+        return out
     for g, (x, xc) in enumerate(groups):
-        if len(x) == 0:
+        if len(x) == 0 or len(np.unique(xc)) < 2:  # see _bootstrap_pair: no interval from one response
             continue
         (shared if _is_subset(np.asarray(xc), y_ids) else alone).append(g)
     if shared:

@@ -142,3 +142,17 @@ def test_no_interval_for_a_group_seen_in_a_single_response():
     result = compare(x, y, np.array([7, 7, 7]), np.array([1, 2, 3, 7, 8]))
     assert math.isnan(result.diff_ci_low) and math.isnan(result.diff_ci_high)
     assert result.n == 3 and result.p_value < 0.1  # the test itself still runs
+
+
+def test_grouped_comparisons_give_no_interval_for_a_single_response_either():
+    import math
+
+    from entropy_lens.stats import compare_groups
+
+    y = np.array([1.0, 1.2, 0.8, 1.1, 0.9])
+    y_clusters = np.array([1, 2, 3, 4, 5])
+    single = (np.array([2.0, 3.0]), np.array([2, 2]))
+    spread = (np.array([2.0, 3.0, 2.5]), np.array([1, 2, 3]))
+    out = compare_groups({"single": single, "spread": spread}, y, y_clusters)
+    assert math.isnan(out["single"].diff_ci_low) and math.isnan(out["single"].diff_ci_high)
+    assert math.isfinite(out["spread"].diff_ci_low) and math.isfinite(out["spread"].diff_ci_high)
