@@ -122,6 +122,10 @@ def run_analysis(args: argparse.Namespace) -> str:
     from .sources import obtain_rollouts
 
     def source(value: str, out_dir: Path, name: str):
+        if value == getattr(args, "rollouts", None):  # --rollouts: a table, never a model
+            from .rollouts import read_rollouts
+
+            return read_rollouts(value)
         return obtain_rollouts(value, out_dir, name, _generation_config(args))
 
     if args.command == "pivotal":

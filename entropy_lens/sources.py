@@ -22,6 +22,11 @@ def obtain_rollouts(model_or_dir: str, out_dir: Path, name: str, generate_config
     generate with ``model_or_dir`` as the model into ``out_dir / name`` (resumable)."""
     if is_rollout_dir(model_or_dir):
         return read_rollouts(model_or_dir)
+    if model_or_dir.startswith(("/", ".", "~")) and not Path(model_or_dir).expanduser().exists():
+        from .errors import UserError
+
+        raise UserError(f"{model_or_dir} does not exist (neither a rollout directory nor a model)",
+                        "pass the --out folder of generate/score, a model folder, a .gguf file or an HF id")
     from .generate import run_generate
 
     return run_generate(replace(generate_config, model=model_or_dir), out_dir / name, show_progress=show_progress)

@@ -121,3 +121,12 @@ def test_pivotal_from_a_model_keeps_its_rollouts_and_regenerates_nothing(tiny_mo
     assert len(pd.read_parquet(out / "rollouts")) == 8
     assert main(args) == 0
     assert {p.name: p.stat().st_mtime_ns for p in (out / "rollouts").glob("part-*.parquet")} == shards
+
+
+def test_a_missing_rollout_directory_is_named_as_such(tmp_path, capsys):
+    assert main(["pivotal", "--rollouts", str(tmp_path / "absent"), "--out", str(tmp_path / "o1")]) == 2
+    _one_error_line(capsys, "rollout directory")
+    assert main(["rare", "--base", str(tmp_path / "absent"), "--rl", str(tmp_path / "absent"),
+                 "--out", str(tmp_path / "o2")]) == 2
+    _one_error_line(capsys, "neither a rollout directory nor a model")
+    assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
