@@ -16,7 +16,7 @@ first step is a warm-up and is excluded. Seconds per step, completion tokens per
 (generated tokens, EOS included, over the measured steps' time) and peak RSS are printed as a
 markdown table with ratios.
 
-    python benchmarks/bench_train.py [--steps 3] [--model smollm2] [--json bench-out/train.json]
+    python benchmarks/bench_train.py [--steps 6] [--model smollm2] [--json bench-out/train.json]
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def _summarise(name: str, result: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=3, help="training steps per trainer; the first is a warm-up (default: 3)")
+    parser.add_argument("--steps", type=int, default=6, help="training steps per trainer; the first is a warm-up (default: 6)")
     parser.add_argument("--model", default="smollm2")
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--shaping", default="entropy-adv", choices=["none", "entropy-adv"],

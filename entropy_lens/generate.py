@@ -44,6 +44,7 @@ def sample_batch(loaded: LoadedModel, prompts: list[list[int]], seeds: list[int]
     import torch
     from transformers import GenerationConfig, LogitsProcessorList
 
+    from .prefix import distinct_prefixes, left_padded_positions, prefix_cache
     from .sampling import RecordingSampler
 
     device = loaded.device
@@ -63,10 +64,16 @@ def sample_batch(loaded: LoadedModel, prompts: list[list[int]], seeds: list[int]
         max_new_tokens=cfg.max_new_tokens, do_sample=False, num_beams=1, use_cache=True,
         eos_token_id=eos_ids or None, pad_token_id=pad_id, temperature=None, top_p=None, top_k=None,
     )
+    input_ids, attention = input_ids.to(device), attention.to(device)
     with torch.inference_mode():
+        # rows repeating a prompt (--n samples, GRPO groups) share one prefill of it
+        shared = distinct_prefixes(input_ids, attention, width - 1)
+        cache = None if shared is None else prefix_cache(loaded.model, input_ids, attention,
+                                                         left_padded_positions(attention), width - 1, *shared)
+        extra = {} if cache is None else {"past_key_values": cache}
         sequences = loaded.model.generate(
-            input_ids=input_ids.to(device), attention_mask=attention.to(device),
-            generation_config=gen_config, logits_processor=LogitsProcessorList([sampler]),
+            input_ids=input_ids, attention_mask=attention,
+            generation_config=gen_config, logits_processor=LogitsProcessorList([sampler]), **extra,
         )
     new_tokens = sequences[:, width:].cpu()
     tokens, entropy, logprob = sampler.history()

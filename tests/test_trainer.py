@@ -199,7 +199,8 @@ def test_micro_batches_change_nothing_but_rounding(tiny_model_dir, tmp_path):
     parts = train(_cfg(tiny_model_dir, batch_size=3, **settings), tmp_path / "parts", reward_fn=_says("answer"),
                   verbose=False)
     for key in ("reward_mean", "entropy", "loss", "grad_norm", "entropy_share", "clip_fraction", "approx_kl", "kl"):
-        assert parts[key].tolist() == pytest.approx(whole[key].tolist(), rel=1e-4, abs=1e-6), key
+        # approx_kl and kl are differences of nearly equal log-probs: rounding shows at 1e-5
+        assert parts[key].tolist() == pytest.approx(whole[key].tolist(), rel=1e-4, abs=1e-5), key
 
 
 def test_nan_reward_skips_the_step_without_touching_the_weights(tiny_model_dir, tmp_path):

@@ -288,13 +288,13 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, reward_fn:
     loaded = load_model(str(last) if last else cfg.model, device=cfg.device, dtype=cfg.dtype,
                         trust_remote_code=cfg.trust_remote_code)
     loaded.model.eval()  # no dropout, ever: the sampler and the training pass see one policy
-    optimizer = torch.optim.AdamW(loaded.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = _adamw(loaded.model.parameters(), cfg.lr, cfg.weight_decay, loaded.device)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup(cfg.warmup_steps))
     t = Trainer(cfg, loaded, optimizer, scheduler, problems, reward_fn)
     if cfg.algorithm == "ppo":
         source = resolve_model_source(cfg.critic_model or cfg.model)
         t.critic = build_critic(source, device=loaded.device, dtype=loaded.dtype, trust_remote_code=cfg.trust_remote_code)
-        t.critic_optimizer = torch.optim.AdamW(t.critic.parameters(), lr=cfg.critic_lr, weight_decay=cfg.weight_decay)
+        t.critic_optimizer = _adamw(t.critic.parameters(), cfg.critic_lr, cfg.weight_decay, loaded.device)
     if cfg.kl_coef > 0:
         t.reference = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype,
                                  trust_remote_code=cfg.trust_remote_code).model.requires_grad_(False)
@@ -320,6 +320,12 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, reward_fn:
     finally:
         log.close()
     return read_metrics(run_dir)
+
+
+def _adamw(parameters, lr: float, weight_decay: float, device) -> torch.optim.AdamW:
+    # the fused kernel (one pass over each tensor instead of a dozen) where torch has one
+    fused = torch.device(device).type in ("cpu", "cuda")
+    return torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay, fused=fused or None)
 
 
 def _warmup(steps: int):

@@ -18,6 +18,7 @@ from entropy_lens.config import GenerateConfig
 from entropy_lens.generate import sample_batch
 from entropy_lens.models import LoadedModel
 from entropy_lens.offsets import decode_with_offsets
+from entropy_lens.prefix import distinct_prefixes, left_padded_positions, prefix_cache
 from entropy_lens.prompts import prompt_token_ids
 from entropy_lens.sampling import stream_seed
 from entropy_lens.tasks import Problem
@@ -105,7 +106,7 @@ def pad_batch(prompts: list[list[int]], responses: list[list[int]], pad_id: int)
         attention[row, width - len(prompt):width + len(response)] = 1
         if response:
             input_ids[row, width:width + len(response)] = torch.tensor(response, dtype=torch.long)
-    position_ids = (attention.cumsum(dim=1) - 1).clamp(min=0)
+    position_ids = left_padded_positions(attention)
     return {
         "input_ids": input_ids,
         "attention_mask": attention,
@@ -147,12 +148,20 @@ def response_logits(model, tensors: dict[str, torch.Tensor], prompt_width: int) 
     """Logits ``(B, R, V)`` that predict each response token (positions W-R-1 .. W-2).
 
     Only those positions go through the LM head (``logits_to_keep``), so the prompt's
-    logits are never computed.
+    logits are never computed. When rows share a prompt (GRPO's groups), the prompt is run
+    once per distinct prompt and its keys and values are shared by the group's responses:
+    the same logits, with the prompt's share of the forward and backward work divided by
+    the group size. Gradients reach the shared prompt through every response that reads it.
     """
-    input_ids = tensors["input_ids"]
-    keep = torch.arange(prompt_width - 1, input_ids.shape[1] - 1, device=input_ids.device)
-    inputs = dict(input_ids=input_ids, attention_mask=tensors["attention_mask"],
-                  position_ids=tensors["position_ids"], use_cache=False)
+    ids, attention, positions = tensors["input_ids"], tensors["attention_mask"], tensors["position_ids"]
+    shared = distinct_prefixes(ids, attention, prompt_width - 1)  # all prompt columns but the last
+    cache = None if shared is None else prefix_cache(model, ids, attention, positions, prompt_width - 1, *shared)
+    if cache is not None:  # the last prompt token and the response, reading the shared prefix
+        tail = slice(prompt_width - 1, ids.shape[1] - 1)
+        return model(input_ids=ids[:, tail], attention_mask=attention[:, :-1], position_ids=positions[:, tail],
+                     past_key_values=cache, use_cache=True).logits
+    keep = torch.arange(prompt_width - 1, ids.shape[1] - 1, device=ids.device)
+    inputs = dict(input_ids=ids, attention_mask=attention, position_ids=positions, use_cache=False)
     try:
         logits = model(**inputs, logits_to_keep=keep).logits
     except TypeError:  # a model without logits_to_keep: compute all, keep the response part
@@ -160,3 +169,4 @@ def response_logits(model, tensors: dict[str, torch.Tensor], prompt_width: int) 
     if logits.shape[1] != keep.numel():
         logits = logits[:, prompt_width - 1:-1]
     return logits
+
