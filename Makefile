@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= demo-out
 
-.PHONY: setup demo test bench browser
+.PHONY: setup demo train-demo test bench browser
 
 setup: $(VENV)/.installed
 
@@ -30,6 +30,33 @@ demo: setup
 	@test -e $(DEMO_OUT)/heatmap.html || $(BIN)/entropy-lens heatmap --rollouts $(DEMO_OUT)/rollouts --top 6 \
 		--out $(DEMO_OUT)/heatmap.html
 	@echo "open $(DEMO_OUT)/heatmap.html, $(DEMO_OUT)/pivotal/pivotal.png and $(DEMO_OUT)/reflect/reflect.png"
+
+# The training demo: GRPO on SmolLM2 and the built-in arithmetic tasks, the same seed with
+# each shaping mode (about 15-20 minutes per run on 2 cores), then their curves side by side.
+# An interrupted run resumes from its last checkpoint; a finished one is left as it is.
+TRAIN_OUT ?= runs/demo
+TRAIN_STEPS ?= 120
+TRAIN_ARGS = --model smollm2 --tasks arithmetic --algorithm grpo --steps $(TRAIN_STEPS) --prompts-per-step 4 \
+	--group-size 4 --max-new-tokens 32 --batch-size 16 --lr 1e-5 --instruction "Answer with the final number only." \
+	--save-every 40 --seed 0
+EVAL_ARGS = --tasks arithmetic --limit 64 --n 8 --max-new-tokens 32 --batch-size 32 \
+	--instruction "Answer with the final number only." --seed 1
+
+train-demo: setup
+	@for shaping in none entropy-adv entropy-reg; do \
+		$(BIN)/entropy-lens train $(TRAIN_ARGS) --shaping $$shaping --out $(TRAIN_OUT)/$$shaping --resume || exit $$?; \
+	done
+	$(BIN)/entropy-lens dynamics $(TRAIN_OUT)/none $(TRAIN_OUT)/entropy-adv $(TRAIN_OUT)/entropy-reg --smooth 10 \
+		--out $(TRAIN_OUT)/dynamics
+	@# pass@k of the base model and the three final checkpoints (generate resumes an interrupted table)
+	$(BIN)/entropy-lens generate --model smollm2 $(EVAL_ARGS) --out $(TRAIN_OUT)/eval/base
+	@for shaping in none entropy-adv entropy-reg; do \
+		$(BIN)/entropy-lens generate --model $(TRAIN_OUT)/$$shaping/checkpoints/step-$$(printf %06d $(TRAIN_STEPS)) \
+			$(EVAL_ARGS) --out $(TRAIN_OUT)/eval/$$shaping || exit $$?; \
+	done
+	$(BIN)/entropy-lens passk --rollouts $(TRAIN_OUT)/eval/base $(TRAIN_OUT)/eval/none $(TRAIN_OUT)/eval/entropy-adv \
+		$(TRAIN_OUT)/eval/entropy-reg --k 1,2,4,8 --out $(TRAIN_OUT)/passk
+	@echo "curves: $(TRAIN_OUT)/dynamics/dynamics.png, $(TRAIN_OUT)/passk/passk.png"
 
 test: setup browser
 	$(BIN)/python -m pytest -q tests

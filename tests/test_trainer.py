@@ -130,6 +130,54 @@ def test_training_pass_sees_what_the_sampler_saw(tiny):
     assert batch.tensors["response_mask"].sum() == batch.n_tokens
 
 
+def test_shared_prompt_prefix_gives_the_full_pass_logits_and_gradients(tiny):
+    """GRPO groups run their prompt once: the logits and the weight gradients equal those of
+    running every row in full (prompts of different lengths, left-padded)."""
+    from entropy_lens.prefix import distinct_prefixes
+    from entropy_lens.tasks import Problem
+    from entropy_lens_trainer import rollout
+
+    problems = [Problem("a", "What is 3 + 4?", "7"), Problem("b", "Step 1: compute 2 * 6 = 12. Then what?", "12")]
+    batch = rollout.sample_rollouts(tiny, problems, step=1, group_size=3, seed=0, max_new_tokens=10, temperature=1.0,
+                                    top_p=1.0, instruction="", chat_template=True)
+    tensors, width = batch.tensors, batch.prompt_width
+    first, inverse = distinct_prefixes(tensors["input_ids"], tensors["attention_mask"], width - 1)
+    assert first.tolist() == [0, 3] and inverse.tolist() == [0, 0, 0, 1, 1, 1]
+
+    def logits_and_grads(shared: bool):
+        tiny.model.zero_grad(set_to_none=True)
+        if shared:
+            logits = rollout.response_logits(tiny.model, tensors, width)
+        else:  # the plain pass over every row: what response_logits does without shared prompts
+            keep = torch.arange(width - 1, tensors["input_ids"].shape[1] - 1)
+            logits = tiny.model(input_ids=tensors["input_ids"], attention_mask=tensors["attention_mask"],
+                                position_ids=tensors["position_ids"], use_cache=False, logits_to_keep=keep).logits
+        lp, h = logprob_and_entropy(logits, tensors["response_ids"], 1.0)
+        mask = tensors["response_mask"].float()
+        ((lp + h) * mask).sum().backward()
+        return logits.detach(), {n: p.grad.clone() for n, p in tiny.model.named_parameters() if p.grad is not None}
+
+    shared_logits, shared_grads = logits_and_grads(True)
+    full_logits, full_grads = logits_and_grads(False)
+    tiny.model.zero_grad(set_to_none=True)
+    real = tensors["response_mask"].bool()
+    assert torch.allclose(shared_logits[real], full_logits[real], atol=1e-5)
+    assert shared_grads.keys() == full_grads.keys() and len(full_grads) > 5
+    for name, grad in full_grads.items():
+        assert torch.allclose(shared_grads[name], grad, atol=1e-5, rtol=1e-4), name
+
+
+def test_no_shared_prefix_without_repeated_prompts():
+    from entropy_lens.prefix import distinct_prefixes
+
+    ids = torch.tensor([[0, 5, 6], [7, 8, 9]])
+    assert distinct_prefixes(ids, torch.ones_like(ids), 2) is None
+    assert distinct_prefixes(ids, torch.ones_like(ids), 0) is None
+    # the same tokens under a different padding mask are different prompts
+    same = torch.tensor([[0, 5, 6], [0, 5, 6]])
+    assert distinct_prefixes(same, torch.tensor([[0, 1, 1], [1, 1, 1]]), 2) is None
+
+
 # ------------------------------------------------------------------------------ metrics
 
 
