@@ -32,7 +32,8 @@ demo: setup
 	@echo "open $(DEMO_OUT)/heatmap.html, $(DEMO_OUT)/pivotal/pivotal.png and $(DEMO_OUT)/reflect/reflect.png"
 
 # The training demo: GRPO on SmolLM2 and the built-in arithmetic tasks, the same seed with
-# each shaping mode (about 15-20 minutes per run on 2 cores), then their curves side by side.
+# each shaping mode (about 11 minutes per run on 2 cores), then their curves side by side,
+# pass@k of the base model and the three checkpoints, and a base-vs-RL report.
 # An interrupted run resumes from its last checkpoint; a finished one is left as it is.
 TRAIN_OUT ?= runs/demo
 TRAIN_STEPS ?= 120
@@ -56,7 +57,8 @@ train-demo: setup
 	done
 	$(BIN)/entropy-lens passk --rollouts $(TRAIN_OUT)/eval/base $(TRAIN_OUT)/eval/none $(TRAIN_OUT)/eval/entropy-adv \
 		$(TRAIN_OUT)/eval/entropy-reg --k 1,2,4,8 --out $(TRAIN_OUT)/passk
-	@echo "curves: $(TRAIN_OUT)/dynamics/dynamics.png, $(TRAIN_OUT)/passk/passk.png"
+	$(BIN)/entropy-lens report --base $(TRAIN_OUT)/eval/base --rl $(TRAIN_OUT)/eval/entropy-adv --out $(TRAIN_OUT)/report
+	@echo "open $(TRAIN_OUT)/dynamics/dynamics.png, $(TRAIN_OUT)/passk/passk.png and $(TRAIN_OUT)/report/report.html"
 
 test: setup browser
 	$(BIN)/python -m pytest -q tests
@@ -72,3 +74,6 @@ bench: setup
 	$(BIN)/pip install -q --disable-pip-version-check -e ".[bench]"
 	$(BIN)/python benchmarks/bench_entropy.py --json bench-out/entropy.json
 	$(BIN)/python benchmarks/bench_generate.py --json bench-out/generate.json
+	$(BIN)/python benchmarks/bench_analyses.py --json bench-out/analyses.json
+	$(BIN)/python benchmarks/bench_rare.py --json bench-out/rare.json
+	$(BIN)/python benchmarks/bench_train.py --json bench-out/train.json
