@@ -55,8 +55,9 @@ train-demo: setup
 		$(BIN)/entropy-lens generate --model $(TRAIN_OUT)/$$shaping/checkpoints/step-$$(printf %06d $(TRAIN_STEPS)) \
 			$(EVAL_ARGS) --out $(TRAIN_OUT)/eval/$$shaping || exit $$?; \
 	done
-	$(BIN)/entropy-lens passk --rollouts $(TRAIN_OUT)/eval/base $(TRAIN_OUT)/eval/none $(TRAIN_OUT)/eval/entropy-adv \
-		$(TRAIN_OUT)/eval/entropy-reg --k 1,2,4,8 --out $(TRAIN_OUT)/passk
+	@# the runs in the order (and so the colours) of the dynamics figure, the base model last
+	$(BIN)/entropy-lens passk --rollouts $(TRAIN_OUT)/eval/none $(TRAIN_OUT)/eval/entropy-adv $(TRAIN_OUT)/eval/entropy-reg \
+		$(TRAIN_OUT)/eval/base --k 1,2,4,8 --out $(TRAIN_OUT)/passk
 	$(BIN)/entropy-lens report --base $(TRAIN_OUT)/eval/base --rl $(TRAIN_OUT)/eval/entropy-adv --out $(TRAIN_OUT)/report
 	@echo "open $(TRAIN_OUT)/dynamics/dynamics.png, $(TRAIN_OUT)/passk/passk.png and $(TRAIN_OUT)/report/report.html"
 
