@@ -44,17 +44,13 @@ def sample_batch(loaded: LoadedModel, prompts: list[list[int]], seeds: list[int]
     import torch
     from transformers import GenerationConfig, LogitsProcessorList
 
-    from .prefix import distinct_prefixes, left_padded_positions, prefix_cache
+    from .prefix import distinct_prefixes, left_pad, left_padded_positions, prefix_cache
     from .sampling import RecordingSampler
 
     device = loaded.device
     pad_id = loaded.tokenizer.pad_token_id
     width = max(len(p) for p in prompts)
-    input_ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
-    attention = torch.zeros((len(prompts), width), dtype=torch.long)
-    for row, ids in enumerate(prompts):  # left padding: every prompt ends where generation starts
-        input_ids[row, width - len(ids):] = torch.tensor(ids)
-        attention[row, width - len(ids):] = 1
+    input_ids, attention = left_pad(prompts, pad_id)  # every prompt ends where generation starts
     eos_ids = [] if ignore_eos else eos_token_ids(loaded)
     sampler = RecordingSampler(seeds, device, temperature=cfg.temperature, top_p=cfg.top_p, top_k=cfg.top_k,
                                entropy_temperature=cfg.entropy_temperature)

@@ -41,6 +41,18 @@ def prefix_cache(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, p
     return cache
 
 
+def left_pad(prompts: list[list[int]], pad_id: int, extra_columns: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(input_ids, attention_mask)`` of the prompts left-padded to the longest one, so
+    every prompt ends in the same column, followed by ``extra_columns`` columns of padding."""
+    width = max(len(p) for p in prompts)
+    input_ids = torch.full((len(prompts), width + extra_columns), pad_id, dtype=torch.long)
+    attention = torch.zeros_like(input_ids)
+    for row, ids in enumerate(prompts):
+        input_ids[row, width - len(ids):width] = torch.tensor(ids, dtype=torch.long)
+        attention[row, width - len(ids):width] = 1
+    return input_ids, attention
+
+
 def left_padded_positions(attention_mask: torch.Tensor) -> torch.Tensor:
     """Position ids counting real tokens only (0 on left padding), as ``generate`` uses."""
     return (attention_mask.long().cumsum(dim=1) - 1).clamp(min=0)

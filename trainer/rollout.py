@@ -18,7 +18,7 @@ from entropy_lens.config import GenerateConfig
 from entropy_lens.generate import sample_batch
 from entropy_lens.models import LoadedModel
 from entropy_lens.offsets import decode_with_offsets
-from entropy_lens.prefix import distinct_prefixes, left_padded_positions, prefix_cache
+from entropy_lens.prefix import distinct_prefixes, left_pad, left_padded_positions, prefix_cache
 from entropy_lens.prompts import prompt_token_ids
 from entropy_lens.sampling import stream_seed
 from entropy_lens.tasks import Problem
@@ -98,14 +98,11 @@ def pad_batch(prompts: list[list[int]], responses: list[list[int]], pad_id: int)
     """
     width = max(len(p) for p in prompts)
     length = max(1, max(len(r) for r in responses))
-    n = len(prompts)
-    input_ids = torch.full((n, width + length), pad_id, dtype=torch.long)
-    attention = torch.zeros((n, width + length), dtype=torch.long)
-    for row, (prompt, response) in enumerate(zip(prompts, responses)):
-        input_ids[row, width - len(prompt):width] = torch.tensor(prompt, dtype=torch.long)
-        attention[row, width - len(prompt):width + len(response)] = 1
+    input_ids, attention = left_pad(prompts, pad_id, extra_columns=length)
+    for row, response in enumerate(responses):
         if response:
             input_ids[row, width:width + len(response)] = torch.tensor(response, dtype=torch.long)
+            attention[row, width:width + len(response)] = 1
     position_ids = left_padded_positions(attention)
     return {
         "input_ids": input_ids,
