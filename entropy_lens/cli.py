@@ -46,8 +46,15 @@ def _add_config_arguments(parser: argparse.ArgumentParser, cls, *, required: Seq
                             help=help_text.replace("%", "%%") + shown.replace("%", "%%"))
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (argparse's own prints the whole usage block first)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="entropy-lens",
         description="Exact token entropy for LLM reasoning: generate or score responses and record the "
                     "full-vocabulary entropy and log-prob of every response token.",

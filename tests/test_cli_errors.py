@@ -93,3 +93,13 @@ def test_help_is_complete_and_does_not_import_torch():
                               text=True, timeout=60).stdout
     for flag in ("--tasks", "--n", "--limit", "--max-new-tokens", "--temperature", "--top-p", "--seed"):
         assert flag in gen_help
+
+
+@pytest.mark.parametrize("argv", [["train", "--algorithm", "dpo", "--out", "x"], ["bogus"], ["passk", "--k", "1"]])
+def test_argument_errors_are_one_line_too(argv, capsys):
+    """argparse's own errors (an unknown choice, command or a missing flag) also fit on one line."""
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "error: " in err and "--help" in err, err
