@@ -282,10 +282,7 @@ def section_pivotal(ctx: Context) -> str:
                                                 "mean": "mean entropy", "median": "median"})
                        if len(top) else "<p class=\"muted\">No word is frequent enough.</p>"))
     html += _pair(*tops)
-    for (name, role, _), result in zip(ctx.tables(), results):
-        figure = _optional_figure("pivotal", result)
-        if figure is not None:
-            html += f"<h3>{_label(name, role)}</h3>" + figure_html(figure, alt=f"pivotal words of {name}")
+    html += _figure_per_table(ctx, results, "pivotal", "pivotal words")
     return (
         "<p class=\"explain\">Pivotal words connect logical steps (causal: because, therefore; contrastive: however, "
         "although; sequential: first, then; reasoning verbs: suggest, show). A word's entropy is the entropy at "
@@ -296,6 +293,16 @@ def section_pivotal(ctx: Context) -> str:
 
 
 FIGURES = {"pivotal": "pivotal_figure", "reflect": "plot_reflect", "rare": "rare_figure"}
+
+
+def _figure_per_table(ctx, results, kind: str, what: str) -> str:
+    """Each checkpoint's figure of one analysis (``results`` in the order of ``ctx.tables()``), headed by its name."""
+    html = ""
+    for (name, role, _), result in zip(ctx.tables(), results):
+        figure = _optional_figure(kind, result)
+        if figure is not None:
+            html += f"<h3>{_label(name, role)}</h3>" + figure_html(figure, alt=f"{what} of {name}")
+    return html
 
 
 def _optional_figure(kind: str, result):
@@ -363,10 +370,7 @@ def section_reflective(ctx: Context) -> str:
 
     results = [ctx.cached(f"reflect:{role}", lambda frame=frame: reflect(frame)) for _, role, frame in ctx.tables()]
     html = _metric_table(ctx, reflective_rows(results))
-    for (name, role, _), result in zip(ctx.tables(), results):
-        figure = _optional_figure("reflect", result)
-        if figure is not None:
-            html += f"<h3>{_label(name, role)}</h3>" + figure_html(figure, alt=f"reflective sentences of {name}")
+    html += _figure_per_table(ctx, results, "reflect", "reflective sentences")
     return (
         "<p class=\"explain\">A sentence is reflective when it contains a reflection keyword (verify, check, "
         "double-check, confirm, reconsider, wait, “let me see”, “make sure”, mistake, …) as a whole word. "
