@@ -15,9 +15,9 @@ import argparse
 from pathlib import Path
 
 import entropy_lens as el
-from entropy_lens.pivotal import write_pivotal
-from entropy_lens.rare import write_rare
-from entropy_lens.reflect import write_reflect
+from entropy_lens.analyses.pivotal import write_pivotal
+from entropy_lens.analyses.rare import write_rare
+from entropy_lens.analyses.reflect import write_reflect
 
 ROOT = Path(__file__).resolve().parent.parent
 

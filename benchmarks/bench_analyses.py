@@ -35,14 +35,14 @@ TARGET = 1_000_000  # tokens/s for pivotal + reflect together
 
 def analyses() -> tuple[dict, dict[str, str]]:
     """name -> function(frame); and name -> why it is missing."""
-    from entropy_lens.pivotal import pivotal
+    from entropy_lens.analyses.pivotal import pivotal
 
     found = {"pivotal": lambda frame: pivotal(frame)}
     missing = {}
     try:
-        from entropy_lens.reflect import reflect
+        from entropy_lens.analyses.reflect import reflect
     except Exception as e:  # not written yet, or broken
-        missing["reflect"] = f"entropy_lens.reflect not importable ({type(e).__name__}: {e})"
+        missing["reflect"] = f"entropy_lens.analyses.reflect not importable ({type(e).__name__}: {e})"
     else:
         found["reflect"] = lambda frame: reflect(frame)
     return found, missing

@@ -35,7 +35,7 @@ sys.path.insert(0, str(HERE.parent))  # entropy_lens from this checkout, install
 
 from _memory import PeakExtra  # noqa: E402
 
-from entropy_lens.entropy import token_entropy  # noqa: E402
+from entropy_lens.measure.entropy import token_entropy  # noqa: E402
 
 OURS = "entropy_lens token_entropy"
 CATEGORICAL = "torch Categorical.entropy"

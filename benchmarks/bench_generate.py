@@ -29,11 +29,11 @@ def main() -> None:
 
     import torch
 
-    from entropy_lens.config import GenerateConfig
-    from entropy_lens.generate import sample_batch
-    from entropy_lens.models import load_model
-    from entropy_lens.prompts import prompt_token_ids
-    from entropy_lens.tasks import load_tasks
+    from entropy_lens.measure.config import GenerateConfig
+    from entropy_lens.measure.generate import sample_batch
+    from entropy_lens.measure.models import load_model
+    from entropy_lens.measure.prompts import prompt_token_ids
+    from entropy_lens.tasks.load import load_tasks
 
     loaded = load_model(args.model, device=args.device)
     tok = loaded.tokenizer

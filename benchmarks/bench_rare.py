@@ -38,7 +38,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # entropy_lens from this checkout, installed or not
 
-from entropy_lens.neighbors import native_bfloat16, nearest_neighbors  # noqa: E402
+from entropy_lens.analyses.neighbors import native_bfloat16, nearest_neighbors  # noqa: E402
 
 OURS = "entropy_lens nearest_neighbors"
 ST = "sentence_transformers semantic_search"

@@ -47,7 +47,7 @@ def _peak_rss_bytes() -> int:
 
 def _step_prompts(steps: int):
     """The problems of steps 1..steps, in the bundled trainer's order (seeded per epoch)."""
-    from entropy_lens.tasks import load_tasks
+    from entropy_lens.tasks.load import load_tasks
     from entropy_lens_trainer.rollout import step_problems
 
     problems = load_tasks("arithmetic")
@@ -84,8 +84,8 @@ def run_trl(args) -> dict:
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    from entropy_lens.models import load_model
-    from entropy_lens.prompts import DEFAULT_INSTRUCTION
+    from entropy_lens.measure.models import load_model
+    from entropy_lens.measure.prompts import DEFAULT_INSTRUCTION
     from entropy_lens_trainer.rewards import outcome_reward
 
     problems = _step_prompts(args.steps)

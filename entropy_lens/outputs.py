@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .errors import UserError
+from entropy_lens.errors import UserError
 
 MARKER = "_entropy_lens.json"
 

@@ -72,14 +72,14 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny(tiny_model_dir):
-    from entropy_lens.models import load_model
+    from entropy_lens.measure.models import load_model
 
     return load_model(str(tiny_model_dir), device="cpu")
 
 
 @pytest.fixture(scope="session")
 def smollm2():
-    from entropy_lens.models import load_model
+    from entropy_lens.measure.models import load_model
 
     return load_model("smollm2", device="cpu")
 

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from entropy_lens.answers import extract_answer, is_correct
+from entropy_lens.tasks.answers import extract_answer, is_correct
 
 
 # ---------------------------------------------------------------------------

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from entropy_lens.cli import main
-from entropy_lens.rollouts import RolloutStore
+from entropy_lens.cli.main import main
+from entropy_lens.rollouts.store import RolloutStore
 from rollout_factory import make_row, words_to_tokens
 
 TEXT = ("First, we add 3 and 4. Because 3 + 4 = 7, the answer is 7. Wait, let me verify that. "

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from entropy_lens.cli import main
+from entropy_lens.cli.main import main
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ def test_real_process_prints_no_traceback(files):
 
 
 def test_help_is_complete_and_does_not_import_torch():
-    code = ("import sys; from entropy_lens.cli import build_parser; build_parser().format_help(); "
+    code = ("import sys; from entropy_lens.cli.main import build_parser; build_parser().format_help(); "
             "print('torch' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "False"

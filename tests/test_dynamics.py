@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 
-from entropy_lens.dynamics import dynamics, unique_names
+from entropy_lens.analyses.dynamics import dynamics, unique_names
 from entropy_lens.errors import UserError
 
 GRPO = [
@@ -106,7 +106,7 @@ def test_unique_names(tmp_path):
 
 
 def test_cli_writes_csv_and_figure(runs, tmp_path, capsys):
-    from entropy_lens.cli import main
+    from entropy_lens.cli.main import main
 
     out = tmp_path / "out"
     assert main(["dynamics", *map(str, runs), "--out", str(out), "--smooth", "2"]) == 0
@@ -122,7 +122,7 @@ def test_cli_writes_csv_and_figure(runs, tmp_path, capsys):
 
 
 def test_cli_missing_metrics_exits_2_and_leaves_nothing(runs, tmp_path, capsys):
-    from entropy_lens.cli import main
+    from entropy_lens.cli.main import main
 
     (tmp_path / "not-a-run").mkdir()
     (tmp_path / "empty-run").mkdir()

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from entropy_lens.entropy import entropy_and_logprob, entropy_and_logprob_from_hidden, token_entropy
+from entropy_lens.measure.entropy import entropy_and_logprob, entropy_and_logprob_from_hidden, token_entropy
 
 ATOL = 1e-5  # float32 result vs float64 truth
 RTOL = 1e-6  # log-probs reach -1e3 on peaked rows; float32 keeps ~7 digits of them

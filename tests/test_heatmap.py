@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from entropy_lens.errors import UserError
-from entropy_lens.heatmap import (COLOR_STOPS, entropy_cap, entropy_color, heatmap_html, relative_luminance,
+from entropy_lens.pages.heatmap import (COLOR_STOPS, entropy_cap, entropy_color, heatmap_html, relative_luminance,
                                   write_heatmap)
-from entropy_lens.html import CSP
+from entropy_lens.pages.html import CSP
 from rollout_factory import make_row, make_table, words_to_tokens
 
 from browser import content_security_policies, external_references, non_white_fraction, render, requires_chromium
@@ -153,7 +153,7 @@ def test_legend_is_present(table):
 
 
 def test_reflective_sentence_is_outlined(table):
-    pytest.importorskip("entropy_lens.reflect")
+    pytest.importorskip("entropy_lens.analyses.reflect")
     html = heatmap_html(table, select=[("p0", 0)], pivotal=False)
     parsed = _parse(html)
     assert parsed.reflective == [list(REFLECTIVE_0)]
@@ -163,7 +163,7 @@ def test_reflective_sentence_is_outlined(table):
 
 
 def test_pivotal_tokens_are_underlined(table):
-    pytest.importorskip("entropy_lens.pivotal")
+    pytest.importorskip("entropy_lens.analyses.pivotal")
     html = heatmap_html(table, select=[("p0", 0)], reflective=False)
     tokens = _parse(html).tokens
     marked = {int(re.match(r"token (\d+)", t["title"]).group(1)): t for t in tokens if "pv" in t["class"]}

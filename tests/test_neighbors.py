@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from entropy_lens.neighbors import brute_force_neighbors, error_bound, nearest_neighbors
+from entropy_lens.analyses.neighbors import brute_force_neighbors, error_bound, nearest_neighbors
 
 APPROX = ["bfloat16", "float32"]
 

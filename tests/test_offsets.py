@@ -1,4 +1,4 @@
-from entropy_lens.offsets import _prefix_pieces, decode_with_offsets
+from entropy_lens.measure.offsets import _prefix_pieces, decode_with_offsets
 from conftest import build_tiny_tokenizer
 
 TEXT = "Schöne Grüße — naïve café 日本語 🙂 x² ≤ y³. Step 1: 5.6 \\boxed{7}"

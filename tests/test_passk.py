@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from entropy_lens.errors import UserError
-from entropy_lens.passk import pass_at_k, passk_table
+from entropy_lens.analyses.passk import pass_at_k, passk_table
 
 from rollout_factory import make_row, make_table
 
@@ -120,7 +120,7 @@ def test_bad_ks_and_ungraded_tables_are_refused():
 
 
 def _write_rollouts(folder, rows):
-    from entropy_lens.rollouts import RolloutStore
+    from entropy_lens.rollouts.store import RolloutStore
 
     store = RolloutStore(folder, {"command": "test"})
     store.open()
@@ -129,7 +129,7 @@ def _write_rollouts(folder, rows):
 
 
 def test_cli_writes_one_row_per_model_and_k(tmp_path, capsys):
-    from entropy_lens.cli import main
+    from entropy_lens.cli.main import main
 
     first = _write_rollouts(tmp_path / "a" / "base", _rows())
     # the second model: every problem solved by exactly its first two of four samples
@@ -158,7 +158,7 @@ def test_cli_writes_one_row_per_model_and_k(tmp_path, capsys):
 
 @pytest.mark.parametrize("k", ["1,x", "0", "", " , ", "2,-1", "1.5"])
 def test_cli_bad_k_exits_2_with_one_line(k, tmp_path, capsys):
-    from entropy_lens.cli import main
+    from entropy_lens.cli.main import main
 
     rollouts = _write_rollouts(tmp_path / "base", _rows())
     out = tmp_path / "out"
@@ -169,7 +169,7 @@ def test_cli_bad_k_exits_2_with_one_line(k, tmp_path, capsys):
 
 
 def test_cli_refusals_leave_nothing_behind(tmp_path, capsys):
-    from entropy_lens.cli import main
+    from entropy_lens.cli.main import main
 
     rollouts = _write_rollouts(tmp_path / "base", _rows())
     out = tmp_path / "out"

@@ -8,7 +8,7 @@ import pytest
 from scipy.stats import mannwhitneyu
 
 from entropy_lens.errors import UserError
-from entropy_lens.pivotal import CATEGORY_COLUMNS, load_lexicon, pivotal, pivotal_words_table, write_pivotal
+from entropy_lens.analyses.pivotal import CATEGORY_COLUMNS, load_lexicon, pivotal, pivotal_words_table, write_pivotal
 from rollout_factory import make_row, make_table, words_to_tokens
 
 # (text, entropy of the token of each word, lower-cased); other tokens get 0.5
@@ -179,7 +179,7 @@ def test_skipped_rows_are_noted():
 
 
 def test_directory_input_and_written_files(tmp_path):
-    from entropy_lens.rollouts import RolloutStore
+    from entropy_lens.rollouts.store import RolloutStore
 
     store = RolloutStore(tmp_path / "runs", {"command": "test"})
     store.open()
@@ -213,7 +213,7 @@ def test_tables_without_words_or_without_ordinary_words(tmp_path):
 
 
 def test_group_medians():
-    from entropy_lens.pivotal import group_medians
+    from entropy_lens.analyses.pivotal import group_medians
 
     rng = np.random.default_rng(0)
     ids = rng.integers(0, 30, 500)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from entropy_lens.errors import UserError
-from entropy_lens.rare import rare, rare_from_sentences, write_rare
+from entropy_lens.analyses.rare import rare, rare_from_sentences, write_rare
 from rollout_factory import make_row, make_table, words_to_tokens
 
 
@@ -135,13 +135,13 @@ def test_fewer_base_sentences_than_k_is_refused_before_embedding():
 
 @pytest.fixture(scope="module")
 def minilm():
-    from entropy_lens.embed import load_embedder
+    from entropy_lens.analyses.embed import load_embedder
 
     return load_embedder()
 
 
 def test_real_embedder_loads_offline_and_gives_unit_vectors(minilm):
-    from entropy_lens.embed import embed
+    from entropy_lens.analyses.embed import embed
 
     texts = ["Let me check the sum.", "So 3 + 4 = 7.", "Let me check the sum.", ""]
     vectors = embed(minilm, texts)
@@ -152,7 +152,7 @@ def test_real_embedder_loads_offline_and_gives_unit_vectors(minilm):
 
 
 def test_missing_embedder_path_is_a_user_error():
-    from entropy_lens.embed import load_embedder
+    from entropy_lens.analyses.embed import load_embedder
 
     with pytest.raises(UserError, match="embedder path ./no/such/model does not exist"):
         load_embedder("./no/such/model")

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from entropy_lens.errors import UserError
-from entropy_lens.rollouts import RUN_FILE, RolloutStore, read_rollouts
+from entropy_lens.rollouts.store import RUN_FILE, RolloutStore, read_rollouts
 
 
 def _row(pid, sid, n=3):

@@ -1,6 +1,6 @@
 import torch
 
-from entropy_lens.sampling import RecordingSampler, stream_seed, warped_probs
+from entropy_lens.measure.sampling import RecordingSampler, stream_seed, warped_probs
 
 
 def _hf_probs(logits, temperature, top_p, top_k):

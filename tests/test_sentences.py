@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from entropy_lens.sentences import (assign_tokens, sentence_table, sentences_and_bad_rows, split_sentences,
+from entropy_lens.analyses.sentences import (assign_tokens, sentence_table, sentences_and_bad_rows, split_sentences,
                                     split_spans)
 from rollout_factory import make_row, make_table, words_to_tokens
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from entropy_lens.errors import UserError
-from entropy_lens.tasks import BUILTIN_TASKS, HF_DATASETS, Problem, load_tasks, strip_dapo_instruction
+from entropy_lens.tasks.load import BUILTIN_TASKS, HF_DATASETS, Problem, load_tasks, strip_dapo_instruction
 
 
 # ---------------------------------------------------------------------------
@@ -317,7 +317,7 @@ def test_hub_loader_picks_config_and_split(monkeypatch):
 
 
 def test_every_alias_names_a_supported_dataset():
-    from entropy_lens.tasks import HF_ALIASES
+    from entropy_lens.tasks.load import HF_ALIASES
 
     for alias, repo in HF_ALIASES.items():
         assert alias in BUILTIN_TASKS
@@ -410,7 +410,7 @@ def test_unknown_and_empty_specs():
 
 
 def test_importing_is_light():
-    code = ("import sys, entropy_lens.tasks, entropy_lens.answers; "
+    code = ("import sys, entropy_lens.tasks, entropy_lens.tasks.answers; "
             "heavy = [m for m in ('datasets', 'math_verify', 'pandas', 'pyarrow', 'champ_dataset', 'torch') "
             "if m in sys.modules]; assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=str(Path(__file__).resolve().parents[1]))

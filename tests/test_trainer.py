@@ -114,7 +114,7 @@ def test_differentiable_logprob_and_entropy_match_autograd(temperature):
 def test_training_pass_sees_what_the_sampler_saw(tiny):
     """Left-padded prompts of different lengths: the training forward pass gives the
     log-probs and entropies the sampler recorded while generating."""
-    from entropy_lens.tasks import Problem
+    from entropy_lens.tasks.load import Problem
     from entropy_lens_trainer.rollout import response_logits, sample_rollouts
 
     problems = [Problem("a", "What is 3 + 4?", "7"), Problem("b", "Step 1: compute 2 * 6 = 12. Then what?", "12")]
@@ -133,8 +133,8 @@ def test_training_pass_sees_what_the_sampler_saw(tiny):
 def test_shared_prompt_prefix_gives_the_full_pass_logits_and_gradients(tiny):
     """GRPO groups run their prompt once: the logits and the weight gradients equal those of
     running every row in full (prompts of different lengths, left-padded)."""
-    from entropy_lens.prefix import distinct_prefixes
-    from entropy_lens.tasks import Problem
+    from entropy_lens.measure.prefix import distinct_prefixes
+    from entropy_lens.tasks.load import Problem
     from entropy_lens_trainer import rollout
 
     problems = [Problem("a", "What is 3 + 4?", "7"), Problem("b", "Step 1: compute 2 * 6 = 12. Then what?", "12")]
@@ -168,7 +168,7 @@ def test_shared_prompt_prefix_gives_the_full_pass_logits_and_gradients(tiny):
 
 
 def test_no_shared_prefix_without_repeated_prompts():
-    from entropy_lens.prefix import distinct_prefixes
+    from entropy_lens.measure.prefix import distinct_prefixes
 
     ids = torch.tensor([[0, 5, 6], [7, 8, 9]])
     assert distinct_prefixes(ids, torch.ones_like(ids), 2) is None
@@ -313,7 +313,7 @@ def test_run_folder_holds_config_metrics_events_and_usable_checkpoints(tiny_mode
     assert frame["step"].tolist() == [1, 2]
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-000001", "step-000002"]
 
-    from entropy_lens.models import load_model
+    from entropy_lens.measure.models import load_model
 
     loaded = load_model(str(out / "checkpoints/step-000002"), device="cpu")  # usable as --model
     assert loaded.tokenizer.eos_token == "<|im_end|>"
@@ -379,7 +379,7 @@ def test_ppo_accepts_a_group_of_one():
 
 
 def _parse(argv):
-    from entropy_lens.cli_train import add_train_parser, train_config_from_args
+    from entropy_lens.cli.train import add_train_parser, train_config_from_args
 
     parser = argparse.ArgumentParser()
     add_train_parser(parser.add_subparsers(dest="command"))
@@ -412,7 +412,7 @@ def test_cli_flag_errors_are_user_errors(tmp_path):
 
 
 def test_cli_trains_then_resumes_from_the_run_config(tiny_model_dir, tmp_path, monkeypatch):
-    from entropy_lens.cli_train import add_train_parser, run_train
+    from entropy_lens.cli.train import add_train_parser, run_train
 
     (tmp_path / "word_reward.py").write_text("def score(response, answer):\n    return 1.0 if 'answer' in response else -1.0\n")
     monkeypatch.syspath_prepend(str(tmp_path))

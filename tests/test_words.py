@@ -5,7 +5,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from entropy_lens.words import find_words, flat_offsets, is_word, segment_words, token_arrays
+from entropy_lens.analyses.words import find_words, flat_offsets, is_word, segment_words, token_arrays
 from rollout_factory import make_row, make_table, words_to_tokens
 
 

@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from entropy_lens.config import option as _opt
+from entropy_lens.measure.config import option as _opt
 from entropy_lens.errors import UserError
-from entropy_lens.prompts import DEFAULT_INSTRUCTION
+from entropy_lens.measure.prompts import DEFAULT_INSTRUCTION
 
 ALGORITHMS = ("grpo", "ppo")
 SHAPINGS = ("none", "entropy-adv", "entropy-reg")

@@ -25,10 +25,10 @@ from typing import Any
 import torch
 
 from entropy_lens.errors import UserError
-from entropy_lens.models import load_model, resolve_model_source
-from entropy_lens.sampling import stream_seed
+from entropy_lens.measure.models import load_model, resolve_model_source
+from entropy_lens.measure.sampling import stream_seed
 from entropy_lens.shaping import shape_advantages
-from entropy_lens.tasks import load_tasks
+from entropy_lens.tasks.load import load_tasks
 
 from . import advantages as adv
 from . import checkpoint as ckpt

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from entropy_lens.entropy import entropy_and_logprob
+from entropy_lens.measure.entropy import entropy_and_logprob
 
 from .advantages import masked_mean
 

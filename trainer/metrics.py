@@ -48,7 +48,7 @@ from .events import EventWriter
 @functools.lru_cache(maxsize=1)
 def pivotal_words() -> frozenset[str]:
     """Lower-case pivotal words: the lexicon of ``entropy-lens pivotal``."""
-    from entropy_lens.pivotal import load_lexicon
+    from entropy_lens.analyses.pivotal import load_lexicon
 
     return frozenset(w for words in load_lexicon().values() for w in words)
 
@@ -56,7 +56,7 @@ def pivotal_words() -> frozenset[str]:
 @functools.lru_cache(maxsize=1)
 def reflection_pattern() -> re.Pattern:
     """The reflection pattern of ``entropy-lens reflect``."""
-    from entropy_lens.reflect import REFLECTION_PATTERN
+    from entropy_lens.analyses.reflect import REFLECTION_PATTERN
 
     return re.compile(REFLECTION_PATTERN, re.IGNORECASE) if isinstance(REFLECTION_PATTERN, str) else REFLECTION_PATTERN
 
@@ -64,7 +64,7 @@ def reflection_pattern() -> re.Pattern:
 def pivotal_entropies(text: str, offsets: Sequence[Sequence[int]], entropy: Sequence[float]) -> list[float]:
     """Entropy at the first token of every pivotal word of ``text`` (the token that emits it),
     with the word definition of ``entropy-lens pivotal``."""
-    from entropy_lens.words import find_words
+    from entropy_lens.analyses.words import find_words
 
     words = pivotal_words()
     starts = [int(span[0]) for span in offsets]
@@ -84,7 +84,7 @@ def pivotal_entropies(text: str, offsets: Sequence[Sequence[int]], entropy: Sequ
 
 def reflection_count(text: str) -> int:
     """Number of reflective sentences in ``text`` (the splitter and pattern of ``reflect``)."""
-    from entropy_lens.sentences import split_sentences
+    from entropy_lens.analyses.sentences import split_sentences
 
     pattern = reflection_pattern()
     return sum(1 for sentence in split_sentences(text) if pattern.search(sentence))

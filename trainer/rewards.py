@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Callable, Sequence
 
-from entropy_lens.answers import extract_answer, is_correct
+from entropy_lens.tasks.answers import extract_answer, is_correct
 from entropy_lens.errors import UserError
 
 RewardFn = Callable[[str, "str | None"], float]

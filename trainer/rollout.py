@@ -14,14 +14,14 @@ from typing import Any
 
 import torch
 
-from entropy_lens.config import GenerateConfig
-from entropy_lens.generate import sample_batch
-from entropy_lens.models import LoadedModel
-from entropy_lens.offsets import decode_with_offsets
-from entropy_lens.prefix import distinct_prefixes, left_pad, left_padded_positions, prefix_cache
-from entropy_lens.prompts import prompt_token_ids
-from entropy_lens.sampling import stream_seed
-from entropy_lens.tasks import Problem
+from entropy_lens.measure.config import GenerateConfig
+from entropy_lens.measure.generate import sample_batch
+from entropy_lens.measure.models import LoadedModel
+from entropy_lens.measure.offsets import decode_with_offsets
+from entropy_lens.measure.prefix import distinct_prefixes, left_pad, left_padded_positions, prefix_cache
+from entropy_lens.measure.prompts import prompt_token_ids
+from entropy_lens.measure.sampling import stream_seed
+from entropy_lens.tasks.load import Problem
 
 
 @dataclass

@@ -7,8 +7,8 @@ import math
 
 import numpy as np
 
-from .passk import MARKERS, PALETTE
-from .style import new_figure
+from entropy_lens.plots.passk import MARKERS, PALETTE
+from entropy_lens.plots.style import new_figure
 
 MARKER_MAX_STEPS = 30  # series of at most this many points get a marker per point
 # shares, rates and non-negative sizes: their y axis starts at 0
@@ -18,7 +18,7 @@ FROM_ZERO = {"accuracy", "entropy_share", "reflection_frequency", "repetition_ra
 
 def plot_dynamics(result):
     """The small-multiples figure of a ``DynamicsResult``; returns the matplotlib figure."""
-    from ..dynamics import TRACKED
+    from entropy_lens.analyses.dynamics import TRACKED
 
     metrics = list(result.metrics)
     n_panels = max(1, len(metrics))

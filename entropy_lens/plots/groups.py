@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .style import COLORS
+from entropy_lens.plots.style import COLORS
 
 
 def format_p(p) -> str:

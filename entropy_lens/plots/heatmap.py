@@ -73,8 +73,8 @@ def draw_response(row, path: Path, *, cap: float, cap_quantile: float, width_cha
     from matplotlib.colors import Normalize
     from matplotlib.patches import Rectangle
 
-    from ..heatmap import entropy_colormap, entropy_rgb, text_color, verdict
-    from .style import new_figure
+    from entropy_lens.pages.heatmap import entropy_colormap, entropy_rgb, text_color, verdict
+    from entropy_lens.plots.style import new_figure
 
     entropy = np.asarray(row.entropy, dtype=np.float64)
     offsets = [(int(a), int(b)) for a, b in row.offsets]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .style import COLORS, new_figure
+from entropy_lens.plots.style import COLORS, new_figure
 
 # Okabe-Ito, colour-blind safe; the first two are the project's base / RL colours.
 PALETTE = [COLORS["base"], COLORS["rl"], "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]

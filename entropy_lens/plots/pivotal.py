@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .style import COLORS, new_figure, save_figure
+from entropy_lens.plots.style import COLORS, new_figure, save_figure
 
 LABELS = {"causal": "causal", "contrastive": "contrastive", "sequential": "sequential",
           "reasoning_verb": "reasoning verb", "ordinary": "ordinary words"}

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .groups import format_p as _fmt_p, group_entropy_panel
-from .style import COLORS, new_figure
+from entropy_lens.plots.groups import format_p as _fmt_p, group_entropy_panel
+from entropy_lens.plots.style import COLORS, new_figure
 
 MAX_POINTS = 20000  # scatter points drawn per group (a seeded sample beyond that; the stats use all)
 

@@ -7,13 +7,13 @@ import math
 
 import numpy as np
 
-from .groups import group_entropy_panel
-from .style import COLORS, new_figure
+from entropy_lens.plots.groups import group_entropy_panel
+from entropy_lens.plots.style import COLORS, new_figure
 
 
 def plot_reflect(result):
     """The two-panel figure for a ``ReflectResult``; returns the matplotlib figure."""
-    from ..reflect import REFLECTION_PATTERN
+    from entropy_lens.analyses.reflect import REFLECTION_PATTERN
 
     fig, (ax, bx) = new_figure(11.5, 4.4, ncols=2, gridspec_kw={"width_ratios": [1.45, 1]})
     table = result.sentences

@@ -116,7 +116,7 @@ def split_sentences(text: str) -> list[str]:
 def token_arrays(frame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Flatten a rollout table's tokens: (row index, start, end, entropy) arrays, one entry
     per token, offsets relative to the row's response, entropy float64 nats."""
-    from .words import flat_offsets
+    from entropy_lens.analyses.words import flat_offsets
 
     lengths = np.fromiter(map(len, frame["entropy"]), dtype=np.int64, count=len(frame))
     rows = np.repeat(np.arange(len(frame), dtype=np.int64), lengths)

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import UserError
+from entropy_lens.errors import UserError
 
 SENTENCE_COLUMNS = ("prompt_id", "sample_id", "sentence", "mean_entropy")
 
@@ -94,7 +94,7 @@ def _response_ids(table) -> np.ndarray:
 
 
 def _neighbors(base_sentences, rl_sentences, base_emb, rl_emb, k: int, same_prompt: bool):
-    from .neighbors import nearest_neighbors
+    from entropy_lens.analyses.neighbors import nearest_neighbors
 
     if not same_prompt:
         return nearest_neighbors(rl_emb, base_emb, k)
@@ -126,7 +126,7 @@ def rare_from_sentences(base_sentences, rl_sentences, base_embeddings, rl_embedd
     import pandas as pd
     from scipy.stats import spearmanr
 
-    from .stats import compare
+    from entropy_lens.stats import compare
 
     check_options(k, quantile, neighbors_shown)
     k, quantile = int(k), float(quantile)
@@ -193,11 +193,11 @@ def rare_from_sentences(base_sentences, rl_sentences, base_embeddings, rl_embedd
 
 def _sentences_of(rollouts, side: str):
     """(sentence table, skipped note) of a rollout table or directory."""
-    from .sentences import sentences_and_bad_rows
-    from .validate import TOKEN_COLUMNS, Checked, check_rollouts
+    from entropy_lens.analyses.sentences import sentences_and_bad_rows
+    from entropy_lens.rollouts.validate import TOKEN_COLUMNS, Checked, check_rollouts
 
     if isinstance(rollouts, (str, os.PathLike)):
-        from .rollouts import read_rollouts
+        from entropy_lens.rollouts.store import read_rollouts
 
         rollouts = read_rollouts(rollouts, columns=TOKEN_COLUMNS)
     checked = check_rollouts(rollouts, source=f"{side} rollout table")
@@ -221,7 +221,7 @@ def rare(base, rl, *, k: int = 5, quantile: float = 0.9, embedder: Any = None, n
     sentences; rare = distance at or above the ``quantile`` of RL distances.
     ``neighbors_shown`` nearest base sentences are listed per RL sentence.
     """
-    from .embed import embed, embedder_name, load_embedder
+    from entropy_lens.analyses.embed import embed, embedder_name, load_embedder
 
     check_options(k, quantile, neighbors_shown)  # before any slow work
     base_table, base_note = _sentences_of(base, "base")
@@ -242,8 +242,8 @@ def write_rare(result: RareResult, out_dir: str | os.PathLike) -> list[Path]:
     """Write ``rare.csv`` (one row per RL sentence, rarest first), ``rare_summary.csv``
     (the summary row plus ``skipped``) and ``rare.png``/``rare.svg`` into ``out_dir``;
     returns the paths."""
-    from .plots.rare import rare_figure
-    from .plots.style import save_figure
+    from entropy_lens.plots.rare import rare_figure
+    from entropy_lens.plots.style import save_figure
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Iterable
 
-from .errors import UserError
+from entropy_lens.errors import UserError
 
 RUN_FILE = "_run.json"
 SHARD_PATTERN = re.compile(r"^part-(\d{5,})\.parquet$")

@@ -11,14 +11,14 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .config import ScoreConfig
-from .errors import UserError
-from .models import LoadedModel, load_model
-from .progress import progress_bar
-from .prompts import prompt_token_ids
-from .records import response_row
-from .rollouts import RolloutStore, RowSink
-from .score_inputs import ScoreItem, input_digest, read_score_items
+from entropy_lens.measure.config import ScoreConfig
+from entropy_lens.errors import UserError
+from entropy_lens.measure.models import LoadedModel, load_model
+from entropy_lens.progress import progress_bar
+from entropy_lens.measure.prompts import prompt_token_ids
+from entropy_lens.measure.records import response_row
+from entropy_lens.rollouts.store import RolloutStore, RowSink
+from entropy_lens.measure.score_inputs import ScoreItem, input_digest, read_score_items
 
 
 def logits_head(model) -> Callable:
@@ -65,7 +65,7 @@ def score_batch(loaded: LoadedModel, prompts: list[list[int]], responses: list[l
     """Teacher-forced (entropy, logprob) lists for each response given its prompt."""
     import torch
 
-    from .entropy import entropy_and_logprob_from_hidden
+    from entropy_lens.measure.entropy import entropy_and_logprob_from_hidden
 
     device = loaded.device
     pad_id = loaded.tokenizer.pad_token_id
@@ -113,7 +113,7 @@ def _prepare(item: ScoreItem, loaded: LoadedModel, cfg: ScoreConfig) -> dict[str
 def run_score(cfg: ScoreConfig, out: str | Path | None = None, *, loaded: LoadedModel | None = None,
               show_progress: bool = True):
     """Score every prompt/response pair of ``cfg.input``; returns the rollout table."""
-    from . import __version__
+    from entropy_lens import __version__
 
     cfg.validate()
     if not cfg.input:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from .errors import UserError
-from .prompts import DEFAULT_INSTRUCTION
+from entropy_lens.errors import UserError
+from entropy_lens.measure.prompts import DEFAULT_INSTRUCTION
 
 
 def option(default: Any, help: str, **extra: Any) -> Any:

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import UserError
-from .stats import N_BOOT, compare_groups, sorted_quantiles
-from .words import WORD_ENTROPY, is_word, normalize_word, segment_words
+from entropy_lens.errors import UserError
+from entropy_lens.stats import N_BOOT, compare_groups, sorted_quantiles
+from entropy_lens.analyses.words import WORD_ENTROPY, is_word, normalize_word, segment_words
 
 CATEGORIES = ("causal", "contrastive", "sequential", "reasoning_verb")
 CATEGORY_COLUMNS = ["category", "n", "mean", "median", "ordinary_n", "ordinary_mean", "diff_ci_low", "diff_ci_high",
@@ -166,7 +166,7 @@ def pivotal(rollouts, *, lexicon: str | os.PathLike | dict[str, list[str]] | Non
     "mean" (over its tokens). See :class:`PivotalResult` for what is returned."""
     import pandas as pd
 
-    from .validate import Checked, check_rollouts
+    from entropy_lens.rollouts.validate import Checked, check_rollouts
 
     if word_entropy not in WORD_ENTROPY:
         raise UserError(f"word_entropy={word_entropy!r} is not one of {WORD_ENTROPY}",
@@ -177,8 +177,8 @@ def pivotal(rollouts, *, lexicon: str | os.PathLike | dict[str, list[str]] | Non
         raise UserError(f"forking_quantile={forking_quantile} is not in (0, 1)", "use e.g. 0.8 (top 20% of token entropies)")
     lex = _lexicon_dict(lexicon)
     if not isinstance(rollouts, pd.DataFrame):
-        from .rollouts import read_rollouts
-        from .validate import TOKEN_COLUMNS
+        from entropy_lens.rollouts.store import read_rollouts
+        from entropy_lens.rollouts.validate import TOKEN_COLUMNS
 
         rollouts = read_rollouts(rollouts, columns=TOKEN_COLUMNS)
     checked = check_rollouts(rollouts)
@@ -306,7 +306,7 @@ def write_pivotal(result: PivotalResult, out_dir: str | os.PathLike) -> list[Pat
     """Write ``pivotal.csv`` (the categories), ``pivotal_words.csv`` (lexicon words and the
     top data-driven words, column ``list``) and the figure ``pivotal.png`` / ``.svg`` into
     ``out_dir``; returns the paths."""
-    from .plots.pivotal import plot_pivotal
+    from entropy_lens.plots.pivotal import plot_pivotal
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from .config import GenerateConfig
-from .errors import UserError
-from .models import LoadedModel, load_model
-from .progress import progress_bar
-from .prompts import prompt_token_ids
-from .records import response_row
-from .rollouts import RolloutStore, RowSink
-from .tasks import Problem, load_tasks
+from entropy_lens.measure.config import GenerateConfig
+from entropy_lens.errors import UserError
+from entropy_lens.measure.models import LoadedModel, load_model
+from entropy_lens.progress import progress_bar
+from entropy_lens.measure.prompts import prompt_token_ids
+from entropy_lens.measure.records import response_row
+from entropy_lens.rollouts.store import RolloutStore, RowSink
+from entropy_lens.tasks.load import Problem, load_tasks
 
 
 @dataclass
@@ -44,8 +44,8 @@ def sample_batch(loaded: LoadedModel, prompts: list[list[int]], seeds: list[int]
     import torch
     from transformers import GenerationConfig, LogitsProcessorList
 
-    from .prefix import distinct_prefixes, left_pad, left_padded_positions, prefix_cache
-    from .sampling import RecordingSampler
+    from entropy_lens.measure.prefix import distinct_prefixes, left_pad, left_padded_positions, prefix_cache
+    from entropy_lens.measure.sampling import RecordingSampler
 
     device = loaded.device
     pad_id = loaded.tokenizer.pad_token_id
@@ -115,8 +115,8 @@ def run_generate(cfg: GenerateConfig, out: str | Path | None = None, *, loaded: 
     With ``out`` the rows are written as resumable shards there (and the whole table in it
     is returned); without, nothing is written.
     """
-    from .sampling import stream_seed
-    from . import __version__
+    from entropy_lens.measure.sampling import stream_seed
+    from entropy_lens import __version__
 
     cfg.validate()
     problems = load_tasks(cfg.tasks, cfg.limit)

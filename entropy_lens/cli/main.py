@@ -9,12 +9,12 @@ import sys
 from dataclasses import MISSING, fields
 from typing import Sequence
 
-from . import __version__
-from .cli_analyses import ANALYSES, run_analysis
-from .cli_extra import EXTRA_COMMANDS, add_extra_parsers, run_extra
-from .cli_train import add_train_parser, run_train
-from .config import GenerateConfig, ScoreConfig
-from .errors import UserError
+from entropy_lens import __version__
+from entropy_lens.cli.analyses import ANALYSES, run_analysis
+from entropy_lens.cli.extra import EXTRA_COMMANDS, add_extra_parsers, run_extra
+from entropy_lens.cli.train import add_train_parser, run_train
+from entropy_lens.measure.config import GenerateConfig, ScoreConfig
+from entropy_lens.errors import UserError
 
 EPILOG_ROLLOUTS = (
     "Output: a directory of Parquet shards that pandas.read_parquet(OUT) reads as one table "
@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                         epilog=EPILOG_ROLLOUTS)
     sc.add_argument("--out", required=True, metavar="DIR", help="rollout directory to write (new, empty, or the same run to resume)")
     _add_config_arguments(sc, ScoreConfig, required=("input",))
-    from .cli_analyses import add_analysis_parsers
+    from entropy_lens.cli.analyses import add_analysis_parsers
 
     add_analysis_parsers(sub)
     add_extra_parsers(sub)
@@ -110,11 +110,11 @@ def _summary(frame) -> str:
 
 def _run(args: argparse.Namespace) -> None:
     if args.command == "generate":
-        from .generate import run_generate
+        from entropy_lens.measure.generate import run_generate
 
         frame = run_generate(_config_from_args(GenerateConfig, args), args.out)
     elif args.command == "score":
-        from .score import run_score
+        from entropy_lens.measure.score import run_score
 
         frame = run_score(_config_from_args(ScoreConfig, args), args.out)
     elif args.command == "train":
@@ -127,8 +127,8 @@ def _run(args: argparse.Namespace) -> None:
         print(run_analysis(args))
         return
     elif args.command == "summary":
-        from .rollouts import read_rollouts
-        from .summary import format_summary
+        from entropy_lens.rollouts.store import read_rollouts
+        from entropy_lens.analyses.summary import format_summary
 
         print(format_summary(read_rollouts(args.rollouts), min_count=args.min_count))
         return

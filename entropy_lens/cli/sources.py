@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from .config import GenerateConfig
-from .rollouts import RUN_FILE, SHARD_PATTERN, read_rollouts
+from entropy_lens.measure.config import GenerateConfig
+from entropy_lens.rollouts.store import RUN_FILE, SHARD_PATTERN, read_rollouts
 
 
 def is_rollout_dir(path: str | Path) -> bool:
@@ -23,10 +23,10 @@ def obtain_rollouts(model_or_dir: str, out_dir: Path, name: str, generate_config
     if is_rollout_dir(model_or_dir):
         return read_rollouts(model_or_dir)
     if model_or_dir.startswith(("/", ".", "~")) and not Path(model_or_dir).expanduser().exists():
-        from .errors import UserError
+        from entropy_lens.errors import UserError
 
         raise UserError(f"{model_or_dir} does not exist (neither a rollout directory nor a model)",
                         "pass the --out folder of generate/score, a model folder, a .gguf file or an HF id")
-    from .generate import run_generate
+    from entropy_lens.measure.generate import run_generate
 
     return run_generate(replace(generate_config, model=model_or_dir), out_dir / name, show_progress=show_progress)

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError
-from .rollouts import SHARD_PATTERN
+from entropy_lens.errors import UserError
+from entropy_lens.rollouts.store import SHARD_PATTERN
 
 
 @dataclass

@@ -26,9 +26,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .errors import UserError
-from .html import escape, figure_html, fmt_ci, fmt_number, page, table_html
-from .stats import mean_ci
+from entropy_lens.errors import UserError
+from entropy_lens.pages.html import escape, figure_html, fmt_ci, fmt_number, page, table_html
+from entropy_lens.stats import mean_ci
 
 REPORT_FILE = "report.html"
 
@@ -91,7 +91,7 @@ def overview_rows(ctx: Context):
     """One row per checkpoint: counts, accuracy, length, truncation, mean entropy (with CIs)."""
     import pandas as pd
 
-    from .summary import wilson_interval
+    from entropy_lens.analyses.summary import wilson_interval
 
     rows = []
     for name, _, frame in ctx.tables():
@@ -119,7 +119,7 @@ def overview_rows(ctx: Context):
 
 def newcombe_difference(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float, float]:
     """p2 - p1 and its 95% Newcombe (hybrid Wilson score) interval, independent samples."""
-    from .summary import wilson_interval
+    from entropy_lens.analyses.summary import wilson_interval
 
     if n1 == 0 or n2 == 0:
         return math.nan, math.nan, math.nan
@@ -191,7 +191,7 @@ def section_overview(ctx: Context) -> str:
 
 def entropy_figure(ctx: Context):
     """Token-entropy histogram (log density) and ECDF of per-response mean entropy."""
-    from .plots.style import COLORS, new_figure
+    from entropy_lens.plots.style import COLORS, new_figure
 
     fig, (left, right) = new_figure(10.5, 3.7, ncols=2)
     everything = np.concatenate([np.asarray(e, dtype=np.float64) for _, _, f in ctx.tables() for e in f["entropy"]])
@@ -269,7 +269,7 @@ def pivotal_table(ctx: Context, results) -> str:
 
 
 def section_pivotal(ctx: Context) -> str:
-    from .pivotal import pivotal
+    from entropy_lens.analyses.pivotal import pivotal
 
     results = [ctx.cached(f"pivotal:{role}", lambda frame=frame: pivotal(frame, min_count=ctx.min_count))
                for _, role, frame in ctx.tables()]
@@ -311,7 +311,7 @@ def _optional_figure(kind: str, result):
     import importlib
 
     try:
-        module = importlib.import_module(f".plots.{kind}", __package__)
+        module = importlib.import_module(f"entropy_lens.plots.{kind}")
     except ImportError:
         return None
     make = getattr(module, FIGURES[kind], None)
@@ -366,7 +366,7 @@ def reflective_rows(results) -> list[tuple[str, str, str]]:
 
 
 def section_reflective(ctx: Context) -> str:
-    from .reflect import reflect
+    from entropy_lens.analyses.reflect import reflect
 
     results = [ctx.cached(f"reflect:{role}", lambda frame=frame: reflect(frame)) for _, role, frame in ctx.tables()]
     html = _metric_table(ctx, reflective_rows(results))
@@ -383,7 +383,7 @@ def section_reflective(ctx: Context) -> str:
 # -- 5. rare behaviours ----------------------------------------------------------------------------------
 
 def section_rare(ctx: Context) -> str:
-    from .rare import rare
+    from entropy_lens.analyses.rare import rare
 
     result = ctx.cached("rare", lambda: rare(ctx.base, ctx.rl, embedder=ctx.embedder, progress=False,
                                              **ctx.rare_options))
@@ -463,7 +463,7 @@ def heatmap_prompts(ctx: Context) -> list[str]:
 
 
 def section_heatmaps(ctx: Context) -> tuple[str, str]:
-    from .heatmap import all_token_entropies, entropy_cap, find_marks, heatmap_parts
+    from entropy_lens.pages.heatmap import all_token_entropies, entropy_cap, find_marks, heatmap_parts
 
     entropies = np.concatenate([all_token_entropies(ctx.base), all_token_entropies(ctx.rl)])
     cap = entropy_cap(entropies, ctx.cap_quantile)
@@ -507,10 +507,10 @@ SECTIONS = [
 
 
 def _load(table, name: str):
-    from .validate import check_rollouts
+    from entropy_lens.rollouts.validate import check_rollouts
 
     if isinstance(table, (str, os.PathLike)):
-        from .rollouts import read_rollouts
+        from entropy_lens.rollouts.store import read_rollouts
 
         table = read_rollouts(table)
     checked = check_rollouts(table, source=f"{name} rollout table")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import UserError
+from entropy_lens.errors import UserError
 
 TOKEN_COLUMNS = ("prompt_id", "sample_id", "response", "token_ids", "offsets", "entropy")
 

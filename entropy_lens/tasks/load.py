@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from .errors import UserError
+from entropy_lens.errors import UserError
 
 __all__ = ["Problem", "BUILTIN_TASKS", "HF_DATASETS", "load_tasks"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from .answers import extract_answer, is_correct
-from .offsets import decode_with_offsets
+from entropy_lens.tasks.answers import extract_answer, is_correct
+from entropy_lens.measure.offsets import decode_with_offsets
 
 
 def response_row(

@@ -7,15 +7,15 @@ import argparse
 from dataclasses import fields
 from pathlib import Path
 
-from .config import GenerateConfig
-from .errors import UserError
+from entropy_lens.measure.config import GenerateConfig
+from entropy_lens.errors import UserError
 
 # generation options an analysis passes on when it is given a model instead of rollouts
 GENERATION_FIELDS = [f.name for f in fields(GenerateConfig) if f.name != "model"]
 
 
 def _add_generation_options(parser: argparse.ArgumentParser) -> None:
-    from .cli import _add_config_arguments
+    from entropy_lens.cli.main import _add_config_arguments
 
     group = parser.add_argument_group("generation (used when a model is given instead of a rollout directory)")
     _add_config_arguments(group, GenerateConfig, skip=("model",))
@@ -92,7 +92,7 @@ ANALYSES = ("pivotal", "reflect", "rare", "heatmap", "report")
 
 def _with_output(args, work):
     """Run ``work(out_dir, staging)`` with OUT checked, staged writes, cleanup on failure."""
-    from .outputs import OutputDir
+    from entropy_lens.outputs import OutputDir
 
     out = OutputDir(args.out, args.command)
     out.check()
@@ -109,8 +109,8 @@ def _with_output(args, work):
 def run_analysis(args: argparse.Namespace) -> str:
     """Run one analysis command; returns the line printed on success."""
     if args.command == "heatmap":
-        from .heatmap import write_heatmap
-        from .rollouts import read_rollouts
+        from entropy_lens.pages.heatmap import write_heatmap
+        from entropy_lens.rollouts.store import read_rollouts
 
         if args.prompt_id is not None and args.top is not None:
             raise UserError("--prompt-id and --top both given", "pass one of them")
@@ -119,17 +119,17 @@ def run_analysis(args: argparse.Namespace) -> str:
         write_heatmap(frame, args.out, select=select, top=args.top)
         return f"wrote {args.out}"
 
-    from .sources import obtain_rollouts
+    from entropy_lens.cli.sources import obtain_rollouts
 
     def source(value: str, out_dir: Path, name: str):
         if value == getattr(args, "rollouts", None):  # --rollouts: a table, never a model
-            from .rollouts import read_rollouts
+            from entropy_lens.rollouts.store import read_rollouts
 
             return read_rollouts(value)
         return obtain_rollouts(value, out_dir, name, _generation_config(args))
 
     if args.command == "pivotal":
-        from .pivotal import pivotal, write_pivotal
+        from entropy_lens.analyses.pivotal import pivotal, write_pivotal
 
         def work(out_dir, staging):
             frame = source(args.rollouts or args.model, out_dir, "rollouts")
@@ -139,7 +139,7 @@ def run_analysis(args: argparse.Namespace) -> str:
         return _with_output(args, work)
 
     if args.command == "reflect":
-        from .reflect import reflect, write_reflect
+        from entropy_lens.analyses.reflect import reflect, write_reflect
 
         def work(out_dir, staging):
             frame = source(args.rollouts or args.model, out_dir, "rollouts")
@@ -149,7 +149,7 @@ def run_analysis(args: argparse.Namespace) -> str:
         return _with_output(args, work)
 
     if args.command == "rare":
-        from .rare import rare, write_rare
+        from entropy_lens.analyses.rare import rare, write_rare
 
         def work(out_dir, staging):
             base = source(args.base, out_dir, "rollouts-base")
@@ -160,7 +160,7 @@ def run_analysis(args: argparse.Namespace) -> str:
         return _with_output(args, work)
 
     if args.command == "report":
-        from .report import write_report
+        from entropy_lens.pages.report import write_report
 
         def work(out_dir, staging):
             base = source(args.base, out_dir, "rollouts-base")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from .errors import UserError
+from entropy_lens.errors import UserError
 
 # metric key -> (panel title, y-axis label), in the order of the panels
 TRACKED = {
@@ -167,8 +167,8 @@ def dynamics(runs: Sequence[str | os.PathLike], *, smooth: int | None = None,
 def write_dynamics(result: DynamicsResult, out_dir: str | os.PathLike) -> list[Path]:
     """Write ``dynamics.csv`` (long format: run, step, metric, value, plus smoothed with
     smoothing; every numeric key of the logs) and ``dynamics.png`` / ``.svg``."""
-    from .plots.dynamics import plot_dynamics
-    from .plots.style import save_figure
+    from entropy_lens.plots.dynamics import plot_dynamics
+    from entropy_lens.plots.style import save_figure
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

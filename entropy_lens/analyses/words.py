@@ -367,7 +367,7 @@ def segment_words(frame, *, word_entropy: str = "first") -> Words:
     """Every word of a checked rollout table (see module docstring), with its tokens and
     entropy. Rows whose offsets are unusable are left out and counted in ``skipped``."""
     if word_entropy not in WORD_ENTROPY:
-        from .errors import UserError
+        from entropy_lens.errors import UserError
 
         raise UserError(f"word_entropy={word_entropy!r} is not one of {WORD_ENTROPY}",
                         "use 'first' (entropy at the word's first token) or 'mean' (mean over its tokens)")

@@ -24,8 +24,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .errors import UserError
-from .html import escape, page
+from entropy_lens.errors import UserError
+from entropy_lens.pages.html import escape, page
 
 # magma_r sampled at 0 .. 0.85 (the darkest 15% would make text unreadable), with the first
 # stop pure white so low-entropy text looks like ordinary text. Lightness falls monotonically.
@@ -84,14 +84,14 @@ def entropy_cap(entropies: np.ndarray, quantile: float) -> float:
 def _as_frame(rollouts):
     """A rollout DataFrame from a DataFrame or a rollout directory path."""
     if isinstance(rollouts, (str, os.PathLike)):
-        from .rollouts import read_rollouts
+        from entropy_lens.rollouts.store import read_rollouts
 
         return read_rollouts(rollouts)
     return rollouts
 
 
 def _checked(rollouts, source: str = "rollout table"):
-    from .validate import check_rollouts
+    from entropy_lens.rollouts.validate import check_rollouts
 
     return check_rollouts(_as_frame(rollouts), source=source)
 
@@ -182,8 +182,8 @@ def pivotal_marks(frame, lexicon=None) -> tuple[dict, list[str]]:
     """{(prompt_id, sample_id): {token index: (category, word)}}: the token where each
     pivotal word starts (found by entropy_lens.words, with the pivotal lexicon, the
     built-in one unless ``lexicon`` is given), and the categories in lexicon order."""
-    from .pivotal import _lexicon_dict
-    from .words import segment_words
+    from entropy_lens.analyses.pivotal import _lexicon_dict
+    from entropy_lens.analyses.words import segment_words
 
     lex = _lexicon_dict(lexicon)
     categories = list(lex)
@@ -207,13 +207,13 @@ def reflective_marks(frame, result=None) -> dict:
     ranges of the reflective sentences found by entropy_lens.reflect. Tokens go to sentences
     by the rule of entropy_lens.sentences (a token belongs to the sentence holding its first
     non-space character), so the marks agree with the reflect statistics."""
-    from .sentences import assign_tokens
+    from entropy_lens.analyses.sentences import assign_tokens
 
     if result is not None:
         sentences = result.sentences
     else:  # the sentences and their flags only: reflect()'s statistics are not needed here
-        from .reflect import is_reflective
-        from .sentences import sentence_table
+        from entropy_lens.analyses.reflect import is_reflective
+        from entropy_lens.analyses.sentences import sentence_table
 
         sentences = sentence_table(frame)
         sentences["reflective"] = is_reflective(sentences["sentence"].tolist())
@@ -301,10 +301,10 @@ def _css_class(category: str) -> str:
 
 
 def _category_css(categories: Iterable[str]) -> str:
-    from .plots.style import COLORS
+    from entropy_lens.plots.style import COLORS
 
     try:
-        from .plots.pivotal import category_color
+        from entropy_lens.plots.pivotal import category_color
     except ImportError:
         def category_color(c, _):
             return COLORS.get(c, "#333333")
@@ -500,7 +500,7 @@ def heatmap_figure(rollouts, prompt_id: Any, sample_id: int, path: str | os.Path
     The scale is capped at the ``cap_quantile`` of all token entropies of the table, like the
     HTML page. ``max_tokens`` draws only the first N tokens (long traces make tall figures).
     """
-    from .plots.heatmap import draw_response
+    from entropy_lens.plots.heatmap import draw_response
 
     original = _as_frame(rollouts)
     checked = _checked(original)

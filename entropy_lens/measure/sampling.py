@@ -14,7 +14,7 @@ import hashlib
 
 import torch
 
-from .entropy import entropy_and_logprob
+from entropy_lens.measure.entropy import entropy_and_logprob
 
 
 def stream_seed(seed: int, prompt_id: str, sample_id: int) -> int:

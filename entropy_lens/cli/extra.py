@@ -7,13 +7,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .errors import UserError
+from entropy_lens.errors import UserError
 
 EXTRA_COMMANDS = ("passk", "dynamics")
 
 
 def add_extra_parsers(sub) -> None:
-    from .cli_analyses import _add_generation_options
+    from entropy_lens.cli.analyses import _add_generation_options
 
     p = sub.add_parser("passk", help="pass@k curves (unbiased estimator) of one or more models, on one plot",
                        description="Pass@k = 1 - C(n-c, k) / C(n, k) per problem (n graded samples, c correct), "
@@ -66,13 +66,13 @@ def parse_ks(text: str | None) -> list[int]:
 
 def run_extra(args: argparse.Namespace) -> str:
     """Run ``passk`` or ``dynamics``; returns the line printed on success."""
-    from .cli_analyses import _done, _generation_config, _with_output
+    from entropy_lens.cli.analyses import _done, _generation_config, _with_output
 
     if args.command == "passk":
         ks = parse_ks(args.k)
         if args.n_boot < 1:
             raise UserError(f"--n-boot must be >= 1, got {args.n_boot}", "pass e.g. --n-boot 2000")
-        from .dynamics import unique_names
+        from entropy_lens.analyses.dynamics import unique_names
 
         if args.model:
             config = _generation_config(args)
@@ -89,9 +89,9 @@ def run_extra(args: argparse.Namespace) -> str:
             sources, names = list(args.rollouts), unique_names(args.rollouts)
 
         def work(out_dir, staging):
-            from .passk import passk_table, write_passk
-            from .rollouts import read_rollouts
-            from .sources import obtain_rollouts
+            from entropy_lens.analyses.passk import passk_table, write_passk
+            from entropy_lens.rollouts.store import read_rollouts
+            from entropy_lens.cli.sources import obtain_rollouts
 
             tables = {}
             for i, (value, name) in enumerate(zip(sources, names), start=1):
@@ -115,7 +115,7 @@ def run_extra(args: argparse.Namespace) -> str:
         return _with_output(args, work)
 
     if args.command == "dynamics":
-        from .dynamics import dynamics, read_run, write_dynamics
+        from entropy_lens.analyses.dynamics import dynamics, read_run, write_dynamics
 
         if args.smooth is not None and args.smooth < 1:
             raise UserError(f"--smooth must be >= 1, got {args.smooth}", "pass e.g. --smooth 5, or leave it out")

@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 import numpy as np
-from .stats import mean_ci
+from entropy_lens.stats import mean_ci
 
 
 def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:

@@ -43,8 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError
-from .stats import mean_ci
+from entropy_lens.errors import UserError
+from entropy_lens.stats import mean_ci
 
 _SPACE = r"[^\S\n\r]+"  # spaces inside a phrase (a line break ends a sentence anyway)
 REFLECTION_PATTERN = (
@@ -144,14 +144,14 @@ def reflect(rollouts, *, pattern: str | None = None, n_boot: int = 2000, seed: i
     """
     import pandas as pd
 
-    from .sentences import sentences_and_bad_rows
-    from .stats import compare
-    from .validate import Checked, check_rollouts
+    from entropy_lens.analyses.sentences import sentences_and_bad_rows
+    from entropy_lens.stats import compare
+    from entropy_lens.rollouts.validate import Checked, check_rollouts
 
     compile_pattern(pattern)  # a bad pattern fails before any work
     if isinstance(rollouts, (str, os.PathLike)):
-        from .rollouts import read_rollouts
-        from .validate import TOKEN_COLUMNS
+        from entropy_lens.rollouts.store import read_rollouts
+        from entropy_lens.rollouts.validate import TOKEN_COLUMNS
 
         rollouts = read_rollouts(rollouts, columns=TOKEN_COLUMNS)
     checked = check_rollouts(rollouts)
@@ -196,8 +196,8 @@ def reflect(rollouts, *, pattern: str | None = None, n_boot: int = 2000, seed: i
 def write_reflect(result: ReflectResult, out_dir: str | os.PathLike) -> list[Path]:
     """Write ``sentences.parquet``, ``reflect.csv`` (the summary row plus ``pattern`` and
     ``skipped``) and ``reflect.png``/``reflect.svg`` into ``out_dir``; returns the paths."""
-    from .plots.reflect import plot_reflect
-    from .plots.style import save_figure
+    from entropy_lens.plots.reflect import plot_reflect
+    from entropy_lens.plots.style import save_figure
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

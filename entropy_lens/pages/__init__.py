@@ -1,0 +1,1 @@
+"""Pages: self-contained HTML (building blocks, the heatmap page, the report page)."""
