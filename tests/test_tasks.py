@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from entropy_lens.errors import UserError
-from entropy_lens.tasks.load import BUILTIN_TASKS, HF_DATASETS, Problem, load_tasks, strip_dapo_instruction
+from entropy_lens.tasks.hub import HF_DATASETS, strip_dapo_instruction
+from entropy_lens.tasks.load import BUILTIN_TASKS, load_tasks
+from entropy_lens.tasks.problem import Problem
 
 
 # ---------------------------------------------------------------------------
@@ -317,7 +319,7 @@ def test_hub_loader_picks_config_and_split(monkeypatch):
 
 
 def test_every_alias_names_a_supported_dataset():
-    from entropy_lens.tasks.load import HF_ALIASES
+    from entropy_lens.tasks.hub import HF_ALIASES
 
     for alias, repo in HF_ALIASES.items():
         assert alias in BUILTIN_TASKS
@@ -397,6 +399,32 @@ def test_local_file_errors(tmp_path):
     assert "directory" in user_error(load_tasks, str(tmp_path) + "/")
     (tmp_path / "set.csv").write_text("prompt,answer\nx,1\n")
     assert ".jsonl" in user_error(load_tasks, str(tmp_path / "set.csv"))
+
+
+def test_one_row_reader_for_task_files_and_score_inputs(tmp_path):
+    """tasks.files.read_rows reads every JSON layout, and `score` reads its input with it."""
+    import pandas as pd
+
+    from entropy_lens.measure.score_inputs import read_score_items
+    from entropy_lens.tasks.files import read_rows
+
+    frame = pd.DataFrame({"prompt": ["P0", "P1"], "response": ["R0", "R1"], "answer": ["1", None]})
+    frame.to_json(tmp_path / "pandas.json")  # pandas' default layout: {"prompt": {"0": "P0", ...}, ...}
+    rows = read_rows(tmp_path / "pandas.json", "input")
+    assert rows == [{"prompt": "P0", "response": "R0", "answer": "1"}, {"prompt": "P1", "response": "R1", "answer": None}]
+    (tmp_path / "columns.json").write_text(json.dumps({"prompt": ["P0", "P1"], "response": ["R0", "R1"]}))
+    assert [r["response"] for r in read_rows(tmp_path / "columns.json", "input")] == ["R0", "R1"]
+    items = read_score_items(tmp_path / "pandas.json")
+    assert [(i.prompt_id, i.sample_id, i.answer, i.finish_reason) for i in items] == \
+        [("row-000000", 0, "1", "given"), ("row-000001", 0, None, "given")]
+    write_jsonl(tmp_path / "pairs.jsonl", [{"prompt_id": "a", "prompt": "P", "response": "R"},
+                                           {"prompt_id": "a", "prompt": "P", "response": "S", "finish_reason": "length"}])
+    items = read_score_items(tmp_path / "pairs.jsonl")
+    assert [(i.sample_id, i.response, i.finish_reason) for i in items] == [(0, "R", "given"), (1, "S", "length")]
+    (tmp_path / "bad.jsonl").write_text('{"prompt": "P", "response": "R"}\n{oops\n')
+    assert "could not parse input" in user_error(read_score_items, tmp_path / "bad.jsonl")
+    (tmp_path / "shards").mkdir()
+    assert "no rollout shards" in user_error(read_score_items, tmp_path / "shards")
 
 
 def test_unknown_and_empty_specs():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from entropy_lens.tasks.answers import extract_answer, is_correct
+from entropy_lens.tasks.answers import grade
 from entropy_lens.measure.offsets import decode_with_offsets
 
 
@@ -22,15 +22,19 @@ def response_row(
     finish_reason: str,
     response: str | None = None,
     offsets: Sequence[Sequence[int]] | None = None,
+    lenient_truncated: bool = False,
 ) -> dict[str, Any]:
     """One row of the rollout table (see ``rollouts.COLUMNS``).
 
     ``response`` and ``offsets`` are decoded from ``token_ids`` unless given (scoring a
-    text keeps the user's exact text and the tokenizer's own spans).
+    text keeps the user's exact text and the tokenizer's own spans). A response cut off at
+    the token limit (``finish_reason`` ``length``) is graded by ``tasks.answers.grade``: wrong
+    without an explicit final answer unless ``lenient_truncated``.
     """
     if response is None or offsets is None:
         response, offsets = decode_with_offsets(tokenizer, list(token_ids))
-    extracted = extract_answer(response)
+    extracted, correct = grade(response, answer, truncated=finish_reason == "length",
+                               lenient_truncated=lenient_truncated)
     return {
         "prompt_id": str(prompt_id),
         "sample_id": int(sample_id),
@@ -43,6 +47,6 @@ def response_row(
         "logprob": [float(x) for x in logprob],
         "answer": None if answer is None else str(answer),
         "extracted": extracted,
-        "correct": is_correct(extracted, answer),
+        "correct": correct,
         "finish_reason": finish_reason,
     }

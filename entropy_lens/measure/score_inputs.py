@@ -9,7 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from entropy_lens.errors import UserError
-from entropy_lens.rollouts.store import SHARD_PATTERN
+from entropy_lens.rollouts.schema import SHARD_PATTERN
+from entropy_lens.tasks.files import checked_file, columns_of, read_rows
+
+SCORE_ROW = '{"prompt": ..., "response": ...}'
 
 
 @dataclass
@@ -24,41 +27,31 @@ class ScoreItem:
     prompt_token_ids: list[int] | None = None  # given: used as the exact model input
 
 
+def _shard_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.iterdir() if SHARD_PATTERN.match(p.name))
+
+
 def input_digest(path: Path) -> str:
     """sha256 of the input's bytes (all shards for a rollout directory): a resume key."""
     digest = hashlib.sha256()
-    files = sorted(p for p in path.iterdir() if SHARD_PATTERN.match(p.name)) if path.is_dir() else [path]
-    for file in files:
+    for file in _shard_files(path) if path.is_dir() else [path]:
         with open(file, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()
 
 
-def _read_frame(path: Path):
-    import pandas as pd
-
+def _read_records(path: Path) -> list[dict[str, Any]]:
+    """The input's rows: a JSONL / JSON / Parquet file, or every shard of a rollout directory."""
     if not path.exists():
         raise UserError(f"input {path} does not exist", "pass a JSONL or Parquet file (or a rollout directory) with prompt and response columns")
-    try:
-        if path.is_dir():
-            frame = pd.read_parquet(path)
-        elif path.suffix.lower() == ".parquet":
-            frame = pd.read_parquet(path)
-        elif path.suffix.lower() in (".jsonl", ".json"):
-            if path.stat().st_size == 0:
-                raise UserError(f"input {path} is empty", "pass a file with at least one prompt/response row")
-            frame = pd.read_json(path, lines=path.suffix.lower() == ".jsonl", dtype=False)
-        else:
-            raise UserError(f"input {path} is neither .jsonl, .json nor .parquet", "convert it to JSONL or Parquet")
-    except UserError:
-        raise
-    except Exception as exc:  # pandas / pyarrow raise many types for malformed files
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"could not parse input {path}: {first}", "pass valid JSONL (one JSON object per line) or Parquet") from None
-    if len(frame) == 0:
-        raise UserError(f"input {path} has no rows", "pass a file with at least one prompt/response row")
-    return frame
+    if path.is_dir():
+        found = _shard_files(path)
+        if not found:
+            raise UserError(f"input {path} holds no rollout shards (part-*.parquet)", "pass a rollout directory, or a JSONL or Parquet file")
+        return [row for shard in found for row in read_rows(shard, f"input shard {shard}", example=SCORE_ROW)]
+    name = f"input {path}"
+    return read_rows(checked_file(str(path), name), name, example=SCORE_ROW)
 
 
 def _is_missing(value: Any) -> bool:
@@ -75,16 +68,16 @@ def read_score_items(path: str | Path) -> list[ScoreItem]:
     """The rows to score. Needs ``prompt`` and ``response``; ``prompt_id``, ``sample_id``,
     ``token_ids``, ``prompt_token_ids``, ``answer`` and ``finish_reason`` are optional."""
     path = Path(path)
-    frame = _read_frame(path)
-    missing = [c for c in ("prompt", "response") if c not in frame.columns]
+    records = _read_records(path)
+    columns = columns_of(records)
+    missing = [c for c in ("prompt", "response") if c not in columns]
     if missing:
-        raise UserError(f"input {path} lacks column(s) {missing} (found: {list(frame.columns)[:10]})",
+        raise UserError(f"input {path} lacks column(s) {missing} (found: {columns[:10]})",
                         "provide 'prompt' and 'response' columns")
     items: list[ScoreItem] = []
     seen_samples: dict[str, int] = {}
-    records = frame.to_dict("records")
     for index, rec in enumerate(records):
-        prompt, response = rec["prompt"], rec["response"]
+        prompt, response = rec.get("prompt"), rec.get("response")
         if not isinstance(prompt, str) or not isinstance(response, str):
             raise UserError(f"input {path} row {index}: prompt and response must be text", "fill in or drop that row")
         prompt_id = str(rec["prompt_id"]) if not _is_missing(rec.get("prompt_id")) else f"row-{index:06d}"

@@ -5,6 +5,11 @@ failing that, the last number in the response. ``is_correct`` compares a predict
 the gold answer: a cheap exact / numeric comparison first, then math-verify for anything
 symbolic (LaTeX fractions, roots, intervals, ...).
 
+``grade`` is the rule a rollout row (and the trainer's default reward) uses: a response cut
+off at the token limit counts only with an explicit final answer (``explicit_answer``: the
+last box, else the last "the answer is X" / "Answer: X" statement), as RLVR graders do;
+``lenient_truncated`` grades it by ``extract_answer`` like a finished one.
+
 ``math_verify`` is imported lazily, so importing this module costs nothing.
 """
 
@@ -14,7 +19,7 @@ import re
 import threading
 from fractions import Fraction
 
-__all__ = ["extract_answer", "is_correct"]
+__all__ = ["explicit_answer", "extract_answer", "grade", "is_correct"]
 
 # ---------------------------------------------------------------------------
 # Extraction
@@ -68,18 +73,60 @@ def _boxed_contents(text: str) -> list[str]:
     return [c for c in found if c]
 
 
+def _plain_number(raw: str) -> str:
+    """A number as _NUMBER found it, without thousands separators or a bare leading point."""
+    raw = raw.replace(",", "")
+    if raw.startswith("-."):
+        return "-0" + raw[1:]
+    if raw.startswith("."):
+        return "0" + raw
+    return raw
+
+
 def _last_number(text: str) -> str | None:
     last = None
     for m in _NUMBER.finditer(text.translate(_UNICODE_MINUS)):
         last = m.group("num")
-    if last is None:
+    return None if last is None else _plain_number(last)
+
+
+# "the answer is 12", "final answer: 12", "Answer: $\\frac{1}{2}$" (DAPO's own format)
+_STATED = re.compile(r"\banswer\s*(?:is\b\s*:?|:)", re.IGNORECASE)
+_MATH_SPAN = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]")
+_SENTENCE_END = re.compile(r"[.;!?](?=\s|$)")
+# a number that stands alone: at the end, before punctuation or before a word ("12 apples"), not "2x + 1"
+_LEADING_NUMBER = re.compile(_NUMBER.pattern + r"(?=\s*$|[.,;!?*)]|\s+[^\W\d_])")
+
+
+def _statement_value(line: str) -> str | None:
+    """The answer a statement gives on the rest of its line: a leading math span, else a
+    number standing alone ("12 apples."), else the text up to the end of the sentence."""
+    s = line.strip().strip("*").strip()
+    math_span = _MATH_SPAN.match(s)
+    if math_span:
+        return next(g for g in math_span.groups() if g is not None).strip() or None
+    number = _LEADING_NUMBER.match(s.translate(_UNICODE_MINUS))
+    if number:
+        return _plain_number(number.group("num"))
+    s = _SENTENCE_END.split(s, 1)[0].strip().strip("*").strip()
+    return s or None
+
+
+def _stated_answer(text: str) -> str | None:
+    """The value of the last "answer is X" / "Answer: X" statement that gives one."""
+    found = None
+    for m in _STATED.finditer(text):
+        found = _statement_value(text[m.end():].split("\n", 1)[0]) or found
+    return found
+
+
+def explicit_answer(response: str) -> str | None:
+    """The final answer ``response`` states outright: the last boxed content, else the last
+    "the answer is X" / "Answer: X" statement, else None (a bare last number is not one)."""
+    if not response:
         return None
-    last = last.replace(",", "")
-    if last.startswith("-."):
-        last = "-0" + last[1:]
-    elif last.startswith("."):
-        last = "0" + last
-    return last
+    boxed = _boxed_contents(response)
+    return boxed[-1] if boxed else _stated_answer(response)
 
 
 def extract_answer(response: str) -> str | None:
@@ -178,3 +225,15 @@ def is_correct(predicted: str | None, gold: str | None) -> bool | None:
         if g_num.denominator == 1 and p_num.denominator == 1:
             return False  # two different integers: no need for math-verify
     return _math_verify(str(gold), str(predicted))
+
+
+def grade(response: str, answer: str | None, *, truncated: bool,
+          lenient_truncated: bool = False) -> tuple[str | None, bool | None]:
+    """``(extracted, correct)`` of a response; ``correct`` is None without a gold answer.
+
+    A finished response is graded by :func:`extract_answer`. A ``truncated`` one (cut off at
+    the token limit) only by its :func:`explicit_answer`: without one it is wrong (extracted
+    None), as RLVR graders do. ``lenient_truncated`` grades it like a finished one.
+    """
+    extracted = explicit_answer(response) if truncated and not lenient_truncated else extract_answer(response)
+    return extracted, is_correct(extracted, answer)
