@@ -10,6 +10,10 @@ Cost: the test is O((n + m) log m) from binary searches into the sorted rest; th
 bootstrap is O(n + m) to sum values per cluster, then O(n_boot x clusters). Several groups
 compared with the same rest (:func:`compare_groups`) share the sort, the tie counts and the
 bootstrap draws.
+
+Intervals of independent units (responses, problems): :func:`mean_ci` of a mean,
+:func:`wilson_interval` of a share, and of the differences between two checkpoints
+:func:`mean_difference` (Welch) and :func:`newcombe_difference` (two shares).
 """
 
 from __future__ import annotations
@@ -110,7 +114,7 @@ def _cluster_index(clusters: list[np.ndarray]) -> tuple[list[np.ndarray], int]:
     return np.split(inverse.reshape(-1), np.cumsum(sizes)[:-1]), k
 
 
-def _bootstrap_weights(k: int, n_boot: int, seed: int):
+def bootstrap_weights(k: int, n_boot: int, seed: int):
     """Yield blocks of resample multiplicities, shape (rows, k): each row is a resample of k
     clusters drawn with replacement (multinomial(k, 1/k), as counts of uniform draws)."""
     rng = np.random.default_rng(seed)
@@ -158,7 +162,7 @@ def _bootstrap_many(groups: list[tuple[np.ndarray, np.ndarray]], y: np.ndarray, 
             x = groups[g][0]
             columns += [np.bincount(cx, weights=x, minlength=k), np.bincount(cx, minlength=k).astype(np.float64)]
         stats = np.stack(columns, axis=1)
-        sums = np.concatenate([w @ stats for w in _bootstrap_weights(k, n_boot, seed)])
+        sums = np.concatenate([w @ stats for w in bootstrap_weights(k, n_boot, seed)])
         with np.errstate(invalid="ignore", divide="ignore"):
             y_mean = sums[:, 0] / sums[:, 1]
             for j, g in enumerate(shared):
@@ -192,7 +196,7 @@ def _bootstrap_pair(x, x_clusters, y, y_clusters, *, n_boot: int, seed: int, lev
     (cx, cy), k = _cluster_index([np.asarray(x_clusters), np.asarray(y_clusters)])
     stats = np.stack([np.bincount(cx, weights=x, minlength=k), np.bincount(cx, minlength=k).astype(np.float64),
                       np.bincount(cy, weights=y, minlength=k), np.bincount(cy, minlength=k).astype(np.float64)], axis=1)
-    sums = np.concatenate([w @ stats for w in _bootstrap_weights(k, n_boot, seed)])
+    sums = np.concatenate([w @ stats for w in bootstrap_weights(k, n_boot, seed)])
     with np.errstate(invalid="ignore", divide="ignore"):
         return _percentile_ci(sums[:, 0] / sums[:, 1] - sums[:, 2] / sums[:, 3], level)
 
@@ -289,3 +293,34 @@ def mean_ci(values, *, lower_bound: float | None = None) -> tuple[float, float, 
     half = 1.96 * float(values.std(ddof=1)) / math.sqrt(len(values))
     low = mean - half if lower_bound is None else max(lower_bound, mean - half)
     return mean, low, mean + half
+
+
+def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion (stays inside [0, 1], fine for small counts)."""
+    if total == 0:
+        return (math.nan, math.nan)
+    p = successes / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return (centre - half, centre + half)
+
+
+def newcombe_difference(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float, float]:
+    """p2 - p1 and its 95% Newcombe (hybrid Wilson score) interval, independent samples."""
+    if n1 == 0 or n2 == 0:
+        return math.nan, math.nan, math.nan
+    p1, p2 = k1 / n1, k2 / n2
+    l1, u1 = wilson_interval(k1, n1)
+    l2, u2 = wilson_interval(k2, n2)
+    d = p2 - p1
+    return d, d - math.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2), d + math.sqrt((u2 - p2) ** 2 + (p1 - l1) ** 2)
+
+
+def mean_difference(x, y) -> tuple[float, float, float]:
+    """mean(y) - mean(x) and its 95% normal (Welch) interval, independent values."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if len(x) < 2 or len(y) < 2:
+        return float(np.mean(y) - np.mean(x)) if len(x) and len(y) else math.nan, math.nan, math.nan
+    d = float(y.mean() - x.mean())
+    half = 1.96 * math.sqrt(x.var(ddof=1) / len(x) + y.var(ddof=1) / len(y))
+    return d, d - half, d + half

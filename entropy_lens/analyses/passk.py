@@ -23,8 +23,8 @@ from typing import Iterable, NamedTuple
 import numpy as np
 
 from entropy_lens.errors import UserError
+from entropy_lens.stats import N_BOOT
 
-N_BOOT = 2000
 PER_PROBLEM_COLUMNS = ["prompt_id", "n", "c"]  # then one pass@k column per k
 MEAN_COLUMNS = ["k", "pass_at_k", "ci_low", "ci_high", "problems"]
 
@@ -96,7 +96,7 @@ def passk_table(rollouts, ks: Iterable[int], *, n_boot: int = N_BOOT, seed: int 
     """
     import pandas as pd
 
-    from entropy_lens.stats import _bootstrap_weights
+    from entropy_lens.stats import bootstrap_weights
 
     ks = check_ks(ks)
     if n_boot < 1 or not 0 < level < 1:
@@ -136,7 +136,7 @@ def passk_table(rollouts, ks: Iterable[int], *, n_boot: int = N_BOOT, seed: int 
 
     problems = len(n)
     means = values.mean(axis=0)
-    boot = np.concatenate([w @ values for w in _bootstrap_weights(problems, n_boot, seed)]) / problems
+    boot = np.concatenate([w @ values for w in bootstrap_weights(problems, n_boot, seed)]) / problems
     alpha = (1 - level) / 2
     low, high = np.quantile(boot, [alpha, 1 - alpha], axis=0)
     mean = pd.DataFrame({"k": ks, "pass_at_k": means, "ci_low": np.minimum(low, means),

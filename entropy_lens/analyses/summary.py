@@ -11,17 +11,7 @@ import math
 from typing import Any
 
 import numpy as np
-from entropy_lens.stats import mean_ci
-
-
-def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion (stays inside [0, 1], fine for small counts)."""
-    if total == 0:
-        return (math.nan, math.nan)
-    p = successes / total
-    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
-    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
-    return (centre - half, centre + half)
+from entropy_lens.stats import mean_ci, wilson_interval
 
 
 def token_table(frame, tokenizer_free: bool = True):

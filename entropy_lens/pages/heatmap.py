@@ -1,16 +1,17 @@
-"""Token-entropy heatmaps: every token of a response coloured by its entropy.
+"""Token-entropy heatmaps as a self-contained HTML page: every token of a response coloured
+by its entropy.
 
-``heatmap_html`` gives a self-contained HTML page (no network: inline CSS, a
-Content-Security-Policy that blocks every fetch, no scripts). Each response is shown as its
-text, each token's background coloured by its entropy on a perceptual sequential scale
-(white, then magma from pale yellow to dark purple), capped at a quantile of all the table's
-token entropies (default the 95th percentile) so a few outliers do not wash the rest out.
+``heatmap_html`` gives the page (no network: inline CSS, a Content-Security-Policy that
+blocks every fetch, no scripts). Each response is shown as its text, each token's background
+coloured by its entropy on the one colour scale of entropy_lens.plots.colors (white, then
+magma from pale yellow to dark purple), capped at a quantile of all the table's token
+entropies (default the 95th percentile) so a few outliers do not wash the rest out.
 Hovering a token shows its text, position and exact entropy. Pivotal words (causal,
 contrastive, sequential, reasoning verbs) are underlined in their category's colour and
-reflective sentences are outlined.
+reflective sentences are outlined (the marks: entropy_lens.analyses.marks).
 
-``heatmap_figure`` draws one response with matplotlib for papers (PNG or SVG);
-``write_heatmap`` picks HTML / PNG / SVG from the file suffix.
+``write_heatmap`` picks HTML, or PNG / SVG (entropy_lens.plots.heatmap's figure of one
+response), from the file suffix.
 """
 
 from __future__ import annotations
@@ -18,242 +19,22 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from entropy_lens.analyses.marks import (Marks, all_token_entropies, as_pairs, find_marks, response_key, select_rows,
+                                         verdict)
 from entropy_lens.errors import UserError
 from entropy_lens.pages.html import escape, page
+from entropy_lens.plots.colors import COLOR_STOPS, entropy_cap, entropy_color, text_color
+from entropy_lens.plots.heatmap import heatmap_figure
+from entropy_lens.plots.pivotal import category_color
+from entropy_lens.rollouts.load import as_frame, load_rollouts
 
-# magma_r sampled at 0 .. 0.85 (the darkest 15% would make text unreadable), with the first
-# stop pure white so low-entropy text looks like ordinary text. Lightness falls monotonically.
-COLOR_STOPS = ("#ffffff", "#fed799", "#feae77", "#fb8560", "#ef5d5e", "#d5446d",
-               "#b2357b", "#8e2a81", "#6b1d81", "#4a1079", "#251255")
-DEFAULT_TOP = 5
 SUFFIXES = (".html", ".png", ".svg")
-REFLECTIVE_COLOR = "#E69F00"
-_STOP_RGB = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in COLOR_STOPS], dtype=np.float64)
-
-
-# -- colour scale ------------------------------------------------------------------------------
-
-def entropy_rgb(entropy: float | np.ndarray, cap: float) -> np.ndarray:
-    """RGB (0-255 floats, shape (..., 3)) of ``entropy`` on the scale 0 .. ``cap`` (clipped)."""
-    t = np.clip(np.asarray(entropy, dtype=np.float64) / cap, 0.0, 1.0) * (len(COLOR_STOPS) - 1)
-    t = np.nan_to_num(t, nan=0.0)
-    i = np.minimum(np.floor(t).astype(int), len(COLOR_STOPS) - 2)
-    f = (t - i)[..., None]
-    return _STOP_RGB[i] * (1 - f) + _STOP_RGB[i + 1] * f
-
-
-def entropy_color(entropy: float, cap: float) -> str:
-    """``#rrggbb`` of one entropy value (nats) on the scale capped at ``cap``."""
-    r, g, b = np.round(entropy_rgb(entropy, cap)).astype(int)
-    return f"#{r:02x}{g:02x}{b:02x}"
-
-
-def relative_luminance(hex_color: str) -> float:
-    """WCAG relative luminance of ``#rrggbb`` (0 black .. 1 white)."""
-    channels = [int(hex_color[i:i + 2], 16) / 255 for i in (1, 3, 5)]
-    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
-    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
-
-
-def text_color(hex_background: str) -> str:
-    """Black or white text, whichever contrasts more with the background."""
-    lum = relative_luminance(hex_background)
-    return "#000000" if (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) else "#ffffff"
-
-
-def entropy_cap(entropies: np.ndarray, quantile: float) -> float:
-    """The colour scale's top: the ``quantile`` of ``entropies`` (nats); never 0."""
-    if not 0 < quantile <= 1:
-        raise UserError(f"cap_quantile {quantile} is outside (0, 1]", "pass a quantile such as 0.95")
-    if len(entropies) == 0:
-        return 1.0
-    cap = float(np.quantile(entropies, quantile))
-    if not cap > 0:
-        cap = float(np.max(entropies))
-    return cap if cap > 0 else 1.0
-
-
-# -- inputs --------------------------------------------------------------------------------------
-
-def _as_frame(rollouts):
-    """A rollout DataFrame from a DataFrame or a rollout directory path."""
-    if isinstance(rollouts, (str, os.PathLike)):
-        from entropy_lens.rollouts.store import read_rollouts
-
-        return read_rollouts(rollouts)
-    return rollouts
-
-
-def _checked(rollouts, source: str = "rollout table"):
-    from entropy_lens.rollouts.validate import check_rollouts
-
-    return check_rollouts(_as_frame(rollouts), source=source)
-
-
-def _key(prompt_id: Any, sample_id: Any) -> tuple[str, int]:
-    try:
-        return str(prompt_id), int(sample_id)
-    except (TypeError, ValueError):
-        raise UserError(f"sample_id {sample_id!r} is not an integer", "pass (prompt_id, sample_id) pairs such as ('p0', 0)") from None
-
-
-def is_missing(value: Any) -> bool:
-    """None, NaN or pandas' NA (an ungraded ``correct``)."""
-    if value is None:
-        return True
-    try:
-        import pandas as pd
-
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
-def verdict(correct: Any) -> str:
-    """'correct', 'incorrect' or 'ungraded'."""
-    return "ungraded" if is_missing(correct) else ("correct" if bool(correct) else "incorrect")
-
-
-def mean_entropies(frame) -> np.ndarray:
-    """Mean token entropy of each row (nats)."""
-    return np.array([float(np.mean(e)) if len(e) else math.nan for e in frame["entropy"]])
-
-
-def select_rows(frame, select: Sequence[tuple[Any, int]] | None = None, top: int | None = None,
-                *, original=None) -> list[int]:
-    """Row positions in ``frame`` to show.
-
-    ``select``: the listed (prompt_id, sample_id) pairs, in that order; ``top``: the ``top``
-    responses with the highest mean token entropy (ties: prompt_id, sample_id); neither: the
-    top ``DEFAULT_TOP``. An unknown pair, or one whose row is unusable, is a UserError.
-    """
-    if select is not None and top is not None:
-        raise UserError("both select and top given", "pass one of them")
-    index = {_key(p, s): i for i, (p, s) in enumerate(zip(frame["prompt_id"], frame["sample_id"]))}
-    if select is not None:
-        if isinstance(select, tuple) and len(select) == 2 and not isinstance(select[0], (tuple, list)):
-            select = [select]
-        rows = []
-        for pair in select:
-            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-                raise UserError(f"select item {pair!r} is not a (prompt_id, sample_id) pair", "pass e.g. [('p0', 0)]")
-            key = _key(*pair)
-            if key not in index:
-                in_original = original is not None and any(
-                    _key(p, s) == key for p, s in zip(original["prompt_id"], original["sample_id"]))
-                if in_original:
-                    raise UserError(f"response {key[0]!r} #{key[1]} cannot be shown (empty response, NaN entropy "
-                                    "or per-token lists of different lengths)", "choose another response")
-                some = ", ".join(f"({p!r}, {s})" for p, s in list(index)[:3])
-                raise UserError(f"no response with prompt_id {key[0]!r} and sample_id {key[1]} in the table",
-                                f"choose one that exists, e.g. {some}")
-            rows.append(index[key])
-        if not rows:
-            raise UserError("select is empty", "pass at least one (prompt_id, sample_id) pair")
-        return rows
-    n = DEFAULT_TOP if top is None else top
-    if not isinstance(n, (int, np.integer)) or n < 1:
-        raise UserError(f"top={top!r} is not a positive integer", "pass top=N with N >= 1")
-    means = mean_entropies(frame)
-    order = sorted(range(len(frame)), key=lambda i: (-means[i], str(frame["prompt_id"].iloc[i]), int(frame["sample_id"].iloc[i])))
-    return order[: int(n)]
-
-
-# -- marks: pivotal words and reflective sentences --------------------------------------------
-
-@dataclass
-class Marks:
-    """What to mark in each response, keyed by (prompt_id, sample_id)."""
-
-    pivotal: dict[tuple[str, int], dict[int, tuple[str, str]]] = field(default_factory=dict)  # token -> (category, word)
-    reflective: dict[tuple[str, int], list[tuple[int, int, float, str]]] = field(default_factory=dict)  # token ranges
-    categories: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    reflective_shown: bool = False  # reflective sentences were looked for (so the legend shows their key)
-
-
-def pivotal_marks(frame, lexicon=None) -> tuple[dict, list[str]]:
-    """{(prompt_id, sample_id): {token index: (category, word)}}: the token where each
-    pivotal word starts (found by entropy_lens.words, with the pivotal lexicon, the
-    built-in one unless ``lexicon`` is given), and the categories in lexicon order."""
-    from entropy_lens.analyses.pivotal import _lexicon_dict
-    from entropy_lens.analyses.words import segment_words
-
-    lex = _lexicon_dict(lexicon)
-    categories = list(lex)
-    index = {w: i for i, c in enumerate(categories) for w in lex[c]}
-    words = segment_words(frame)
-    vocab_category = np.fromiter((index.get(w, -1) for w in words.vocab), dtype=np.int64, count=len(words.vocab))
-    category = vocab_category[words.word_id]
-    hit = np.flatnonzero(category >= 0)
-    response = words.response[hit]
-    local = words.first_token[hit] - words.tokens.token_bounds[response]
-    rows = response if words.rows is None else np.asarray(words.rows)[response]
-    prompt_ids, sample_ids = frame["prompt_id"].to_numpy(), frame["sample_id"].to_numpy()
-    marks: dict[tuple[str, int], dict[int, tuple[str, str]]] = {}
-    for r, t, c, w in zip(rows.tolist(), local.tolist(), category[hit].tolist(), words.word_id[hit].tolist()):
-        marks.setdefault(_key(prompt_ids[r], sample_ids[r]), {})[int(t)] = (categories[c], str(words.vocab[w]))
-    return marks, categories
-
-
-def reflective_marks(frame, result=None) -> dict:
-    """{(prompt_id, sample_id): [(first token, end token, mean entropy, sentence)]}: the token
-    ranges of the reflective sentences found by entropy_lens.reflect. Tokens go to sentences
-    by the rule of entropy_lens.sentences (a token belongs to the sentence holding its first
-    non-space character), so the marks agree with the reflect statistics."""
-    from entropy_lens.analyses.sentences import assign_tokens
-
-    if result is not None:
-        sentences = result.sentences
-    else:  # the sentences and their flags only: reflect()'s statistics are not needed here
-        from entropy_lens.analyses.reflect import is_reflective
-        from entropy_lens.analyses.sentences import sentence_table
-
-        sentences = sentence_table(frame)
-        sentences["reflective"] = is_reflective(sentences["sentence"].tolist())
-    groups = {key: g for key, g in sentences.groupby(["prompt_id", "sample_id"], sort=False)}
-    marks: dict[tuple[str, int], list[tuple[int, int, float, str]]] = {}
-    for pid, sid, offsets in zip(frame["prompt_id"], frame["sample_id"], frame["offsets"]):
-        group = groups.get((pid, sid))
-        if group is None or not group["reflective"].astype(bool).any() or not len(offsets):
-            continue
-        group = group.sort_values("start")
-        spans = np.asarray([[int(a), int(b)] for a, b in offsets], dtype=np.int64)
-        which = assign_tokens(group["start"].to_numpy(np.int64), group["end"].to_numpy(np.int64), spans[:, 0], spans[:, 1])
-        ranges = []
-        for k, row in enumerate(group.itertuples(index=False)):
-            if not bool(row.reflective):
-                continue
-            tokens = np.flatnonzero(which == k)
-            if len(tokens):
-                ranges.append((int(tokens[0]), int(tokens[-1]) + 1, float(row.mean_entropy), str(row.sentence)))
-        if ranges:
-            marks[_key(pid, sid)] = ranges
-    return marks
-
-
-def find_marks(frame, *, pivotal: bool = True, reflective: bool = True, reflect_result=None) -> Marks:
-    """The pivotal and reflective marks of ``frame`` (``reflect_result``: reflect(frame), if
-    already computed); a missing analysis module becomes a note."""
-    marks = Marks()
-    if pivotal:
-        try:
-            marks.pivotal, marks.categories = pivotal_marks(frame)
-        except ImportError as error:
-            marks.notes.append(f"Pivotal tokens are not marked: the pivotal analysis is not available ({error}).")
-    if reflective:
-        try:
-            marks.reflective = reflective_marks(frame, reflect_result)
-            marks.reflective_shown = True
-        except ImportError as error:
-            marks.notes.append(f"Reflective sentences are not marked: the reflect analysis is not available ({error}).")
-    return marks
 
 
 # -- HTML ---------------------------------------------------------------------------------------
@@ -301,13 +82,6 @@ def _css_class(category: str) -> str:
 
 
 def _category_css(categories: Iterable[str]) -> str:
-    from entropy_lens.plots.style import COLORS
-
-    try:
-        from entropy_lens.plots.pivotal import category_color
-    except ImportError:
-        def category_color(c, _):
-            return COLORS.get(c, "#333333")
     categories = list(categories)
     return "".join(f".{_css_class(c)} {{ text-decoration-color: {category_color(c, categories)}; }}\n" for c in categories)
 
@@ -435,7 +209,7 @@ def heatmap_parts(frame, rows: Sequence[int], *, cap: float, cap_quantile: float
     sub = frame.iloc[list(rows)]
     responses = []
     for j, row in enumerate(sub.itertuples(index=False)):
-        key = _key(row.prompt_id, row.sample_id)
+        key = response_key(row.prompt_id, row.sample_id)
         responses.append(response_html(row, cap, pivotal=marks.pivotal.get(key), reflective=marks.reflective.get(key, ()),
                                        heading=headings[j] if headings else None, id_prefix=id_prefix))
     above = float(np.mean(all_entropies > cap)) if len(all_entropies) else 0.0
@@ -443,10 +217,6 @@ def heatmap_parts(frame, rows: Sequence[int], *, cap: float, cap_quantile: float
     legend = legend_html(cap, cap_quantile, len(all_entropies), above, max_h, marks.categories,
                          reflective=marks.reflective_shown)
     return HeatmapParts(legend, responses, HEATMAP_CSS + _category_css(marks.categories), list(marks.notes), cap)
-
-
-def all_token_entropies(frame) -> np.ndarray:
-    return np.concatenate([np.asarray(e, dtype=np.float64) for e in frame["entropy"]]) if len(frame) else np.zeros(0)
 
 
 def heatmap_html(rollouts, *, select: Sequence[tuple[Any, int]] | None = None, top: int | None = None,
@@ -458,8 +228,8 @@ def heatmap_html(rollouts, *, select: Sequence[tuple[Any, int]] | None = None, t
     the highest mean token entropy; neither: the top 5. The colour scale runs from 0 to the
     ``cap_quantile`` of all token entropies of the table (nats). Returns the page as a str.
     """
-    original = _as_frame(rollouts)
-    checked = _checked(original)
+    original = as_frame(rollouts)
+    checked = load_rollouts(original)
     frame = checked.frame
     rows = select_rows(frame, select, top, original=original)
     entropies = all_token_entropies(frame)
@@ -483,34 +253,6 @@ def _sentence_case(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-# -- figure for papers ----------------------------------------------------------------------------
-
-def entropy_colormap():
-    """The heatmap's colour scale as a matplotlib colormap."""
-    from matplotlib.colors import LinearSegmentedColormap
-
-    return LinearSegmentedColormap.from_list("entropy_lens", list(COLOR_STOPS))
-
-
-def heatmap_figure(rollouts, prompt_id: Any, sample_id: int, path: str | os.PathLike, *, cap_quantile: float = 0.95,
-                   width_chars: int = 88, max_tokens: int | None = None) -> Path:
-    """Draw one response as wrapped monospace text, each token on a box coloured by its entropy,
-    with a colour bar; saved to ``path`` (.png or .svg, chosen by suffix). Returns the path.
-
-    The scale is capped at the ``cap_quantile`` of all token entropies of the table, like the
-    HTML page. ``max_tokens`` draws only the first N tokens (long traces make tall figures).
-    """
-    from entropy_lens.plots.heatmap import draw_response
-
-    original = _as_frame(rollouts)
-    checked = _checked(original)
-    frame = checked.frame
-    (i,) = select_rows(frame, [(prompt_id, sample_id)], original=original)
-    cap = entropy_cap(all_token_entropies(frame), cap_quantile)
-    return draw_response(frame.iloc[i], Path(path), cap=cap, cap_quantile=cap_quantile, width_chars=width_chars,
-                         max_tokens=max_tokens)
-
-
 # -- writing ------------------------------------------------------------------------------------------
 
 def write_heatmap(rollouts, out_file: str | os.PathLike, *, select: Sequence[tuple[Any, int]] | None = None,
@@ -532,9 +274,9 @@ def write_heatmap(rollouts, out_file: str | os.PathLike, *, select: Sequence[tup
         out.parent.mkdir(parents=True, exist_ok=True)
         _write_new(out, text.encode("utf-8"))
         return out
-    original = _as_frame(rollouts)
+    original = as_frame(rollouts)
     if select is not None:
-        pairs = [select] if isinstance(select, tuple) and len(select) == 2 and not isinstance(select[0], (tuple, list)) else list(select)
+        pairs = as_pairs(select)
         if len(pairs) != 1:
             raise UserError(f"a {suffix} figure shows one response, {len(pairs)} selected",
                             "select one (prompt_id, sample_id), or write .html for several")
@@ -543,7 +285,7 @@ def write_heatmap(rollouts, out_file: str | os.PathLike, *, select: Sequence[tup
         if top not in (None, 1):
             raise UserError(f"a {suffix} figure shows one response, top={top} asked",
                             "pass top=1 or one (prompt_id, sample_id), or write .html for several")
-        frame = _checked(original).frame
+        frame = load_rollouts(original).frame
         (i,) = select_rows(frame, top=1)
         key = (frame["prompt_id"].iloc[i], int(frame["sample_id"].iloc[i]))
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -4,15 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from entropy_lens.plots.style import COLORS
-
-
-def format_p(p) -> str:
-    if p is None or not np.isfinite(p):
-        return "n/a"
-    if p < 1e-300:
-        return "< 1e-300"
-    return f"{p:.2g}" if p >= 1e-4 else f"{p:.1e}"
+from entropy_lens.plots.style import COLORS, p_equals
 
 
 def group_entropy_panel(ax, group: np.ndarray, other: np.ndarray, row, *, group_name: str, title: str,
@@ -43,7 +35,7 @@ def group_entropy_panel(ax, group: np.ndarray, other: np.ndarray, row, *, group_
         ci = (f"95% CI {row['diff_ci_low']:+.3f} to {row['diff_ci_high']:+.3f}\n(bootstrap over responses)"
               if np.isfinite(row["diff_ci_low"]) else "no CI: the group is in a single response")
         text = (f"{group_name} - other: {row['diff']:+.3f} nats\n{ci}\n"
-                f"Mann-Whitney p = {format_p(row['p_value'])}\nrank-biserial {row['effect_size']:+.2f}")
+                f"Mann-Whitney {p_equals(row['p_value'])}\nrank-biserial {row['effect_size']:+.2f}")
     else:
         text = empty_group if not len(group) else empty_other
     ax.text(0.99, 0.98, text, transform=ax.transAxes, ha="right", va="top", fontsize=8.5,

@@ -4,10 +4,17 @@ by its entropy (the HTML heatmap's colour scale), with a colour bar."""
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from entropy_lens.analyses.marks import all_token_entropies, select_rows, verdict
+from entropy_lens.plots.colors import entropy_cap, entropy_colormap, entropy_rgb, text_color
+from entropy_lens.plots.style import new_figure
+from entropy_lens.rollouts.load import as_frame, load_rollouts
 
 FONT = "DejaVu Sans Mono"  # ships with matplotlib, so the layout is the same everywhere
 ADVANCE_EM = 0.6021  # DejaVu Sans Mono's advance width, in em
@@ -73,9 +80,6 @@ def draw_response(row, path: Path, *, cap: float, cap_quantile: float, width_cha
     from matplotlib.colors import Normalize
     from matplotlib.patches import Rectangle
 
-    from entropy_lens.pages.heatmap import entropy_colormap, entropy_rgb, text_color, verdict
-    from entropy_lens.plots.style import new_figure
-
     entropy = np.asarray(row.entropy, dtype=np.float64)
     offsets = [(int(a), int(b)) for a, b in row.offsets]
     response = row.response
@@ -133,3 +137,19 @@ def draw_response(row, path: Path, *, cap: float, cap_quantile: float, width_cha
         fig.savefig(path, format=path.suffix.lower().lstrip("."), dpi=200, bbox_inches=None)
     plt.close(fig)
     return path
+
+
+def heatmap_figure(rollouts, prompt_id: Any, sample_id: int, path: str | os.PathLike, *, cap_quantile: float = 0.95,
+                   width_chars: int = 88, max_tokens: int | None = None) -> Path:
+    """Draw one response as wrapped monospace text, each token on a box coloured by its entropy,
+    with a colour bar; saved to ``path`` (.png or .svg, chosen by suffix). Returns the path.
+
+    The scale is capped at the ``cap_quantile`` of all token entropies of the table, like the
+    HTML page. ``max_tokens`` draws only the first N tokens (long traces make tall figures).
+    """
+    original = as_frame(rollouts)
+    frame = load_rollouts(original).frame
+    (i,) = select_rows(frame, [(prompt_id, sample_id)], original=original)
+    cap = entropy_cap(all_token_entropies(frame), cap_quantile)
+    return draw_response(frame.iloc[i], Path(path), cap=cap, cap_quantile=cap_quantile, width_chars=width_chars,
+                         max_tokens=max_tokens)

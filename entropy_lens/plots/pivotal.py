@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from entropy_lens.plots.style import COLORS, new_figure, save_figure
+from entropy_lens.plots.style import COLORS, new_figure, p_equals, save_figure
 
 LABELS = {"causal": "causal", "contrastive": "contrastive", "sequential": "sequential",
           "reasoning_verb": "reasoning verb", "ordinary": "ordinary words"}
@@ -18,12 +18,6 @@ def stars(p: float) -> str:
     if p is None or not math.isfinite(p):
         return ""
     return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else "n.s."
-
-
-def format_p(p: float) -> str:
-    if p is None or not math.isfinite(p):
-        return "p = n/a"
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}" if p < 0.1 else f"p = {p:.2f}"
 
 
 def category_color(category: str, categories: list[str]) -> str:
@@ -116,7 +110,7 @@ def _distribution_panel(ax, numbers, result, categories: list[str]) -> None:
             diff = row["mean"] - row["ordinary_mean"]
             text = (f"mean {row['mean']:.2f}, difference {diff:+.2f}\n"
                     f"95% CI [{row['diff_ci_low']:+.2f}, {row['diff_ci_high']:+.2f}]\n"
-                    f"{format_p(row['p_value'])} {stars(row['p_value'])}, Cliff's δ {row['effect_size']:+.2f}\n"
+                    f"{p_equals(row['p_value'])} {stars(row['p_value'])}, Cliff's δ {row['effect_size']:+.2f}\n"
                     f"{row['forking_share']:.0%} forking (top {1 - result.forking_quantile:.0%})")
         numbers.text(0.03, y, text, ha="left", va="center", fontsize=8.5, color="#222222", linespacing=1.35)
     from matplotlib.lines import Line2D

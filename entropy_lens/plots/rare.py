@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from entropy_lens.plots.groups import format_p as _fmt_p, group_entropy_panel
-from entropy_lens.plots.style import COLORS, new_figure
+from entropy_lens.plots.groups import group_entropy_panel
+from entropy_lens.plots.style import COLORS, new_figure, p_equals
 
 MAX_POINTS = 20000  # scatter points drawn per group (a seeded sample beyond that; the stats use all)
 
@@ -67,7 +67,7 @@ def rare_figure(result):
     bx.text(result.threshold, top * 1.02, "  rare \u2192", ha="left", va="bottom", fontsize=9, fontweight="bold",
             color=COLORS["rare"], zorder=6)
     rho, p_rho = row.get("spearman_rho", np.nan), row.get("spearman_p", np.nan)
-    trend = (f"Spearman rho = {rho:+.2f}, p = {_fmt_p(p_rho)}" if np.isfinite(rho)
+    trend = (f"Spearman rho = {rho:+.2f}, {p_equals(p_rho)}" if np.isfinite(rho)
              else "Spearman rho: n/a (too few or constant values)")
     bx.text(0.02, 0.98, trend + "\n(distance vs entropy, all RL sentences)", transform=bx.transAxes, ha="left",
             va="top", fontsize=8.5, zorder=6,

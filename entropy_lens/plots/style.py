@@ -1,7 +1,9 @@
-"""One look for every figure, and saving as PNG + SVG."""
+"""One look for every figure, saving as PNG + SVG, and the one way a p-value is written
+(figures and pages alike)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 # Colour-blind-safe (Okabe-Ito) colours, one per role, used by every figure.
@@ -17,6 +19,22 @@ COLORS = {
     "base": "#0072B2",
     "rl": "#D55E00",
 }
+
+
+def format_p(p, *, missing: str = "n/a") -> str:
+    """A p-value: 2 significant digits, scientific below 1e-4, ``< 1e-300`` where it
+    underflows to 0; ``missing`` for None or NaN."""
+    if p is None or not math.isfinite(p):
+        return missing
+    if p < 1e-300:
+        return "< 1e-300"
+    return f"{p:.2g}" if p >= 1e-4 else f"{p:.1e}"
+
+
+def p_equals(p) -> str:
+    """``format_p`` as a statement for a figure's text: ``p = 0.034``, ``p < 1e-300``, ``p = n/a``."""
+    text = format_p(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
 
 
 def new_figure(width: float = 10.0, height: float = 4.5, **subplots):
