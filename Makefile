@@ -62,7 +62,7 @@ train-demo: setup
 	@echo "open $(TRAIN_OUT)/dynamics/dynamics.png, $(TRAIN_OUT)/passk/passk.png and $(TRAIN_OUT)/report/report.html"
 
 test: setup browser
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -rs tests
 
 # The HTML pages are checked in a real headless browser: Debian's chromium (root only;
 # without it those tests skip and say why).

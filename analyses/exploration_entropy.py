@@ -15,9 +15,6 @@ import argparse
 from pathlib import Path
 
 import entropy_lens as el
-from entropy_lens.analyses.pivotal import write_pivotal
-from entropy_lens.analyses.rare import write_rare
-from entropy_lens.analyses.reflect import write_reflect
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,11 +41,11 @@ def main() -> None:
     rollouts = rollouts_for(args.model, args, name)
 
     pivotal = el.pivotal(rollouts, min_count=5)
-    write_pivotal(pivotal, figures)
+    el.write_pivotal(pivotal, figures)
     print(pivotal.categories.round(4).to_string(index=False))
 
     reflect = el.reflect(rollouts)
-    write_reflect(reflect, figures)
+    el.write_reflect(reflect, figures)
     print(reflect.summary.round(4).to_string(index=False))
 
     heatmap = figures / "heatmap.html"
@@ -58,7 +55,7 @@ def main() -> None:
     if args.base:
         base = rollouts_for(args.base, args, f"{name}-base")
         rare = el.rare(base, rollouts)
-        write_rare(rare, figures)
+        el.write_rare(rare, figures)
         print(rare.summary.round(4).to_string(index=False))
     print(f"figures in {figures}")
 

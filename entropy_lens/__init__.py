@@ -19,7 +19,7 @@ _API = {
     "score": "measure.score:score",
     "load_model": "measure.models:load_model",
     "load_tasks": "tasks:load_tasks",
-    "read_rollouts": "rollouts:read_rollouts",
+    "read_rollouts": "rollouts.load:read_rollouts",
     "extract_answer": "tasks.answers:extract_answer",
     "is_correct": "tasks.answers:is_correct",
     "shape_advantages": "shaping:shape_advantages",
@@ -35,9 +35,13 @@ _API = {
     "summarize": "analyses.summary:summarize",
     "pass_at_k": "analyses.passk:pass_at_k",
     "passk_table": "analyses.passk:passk_table",
-    "write_passk": "analyses.passk:write_passk",
+    "write_passk": "outputs:write_passk",
     "dynamics": "analyses.dynamics:dynamics",
-    "write_dynamics": "analyses.dynamics:write_dynamics",
+    "write_dynamics": "outputs:write_dynamics",
+    "write_pivotal": "outputs:write_pivotal",
+    "write_reflect": "outputs:write_reflect",
+    "write_rare": "outputs:write_rare",
+    "load_rollouts": "rollouts.load:load_rollouts",
 }
 
 __all__ = sorted(_API) + ["__version__"]

@@ -1,8 +1,11 @@
-"""Output folders of the analyses: never clobber what a user made, never leave half a result.
+"""Where results become files: the staged output folders and every ``write_*`` function.
 
-An analysis writes its files into a hidden staging folder inside ``OUT`` and moves them
-into place only when all of them are written. ``OUT`` must be new, empty, or an earlier
-output of the same command (marked by ``_entropy_lens.json``); anything else is refused.
+Never clobber what a user made, never leave half a result: an analysis writes its files
+into a hidden staging folder inside ``OUT`` and moves them into place only when all of them
+are written. ``OUT`` must be new, empty, or an earlier output of the same command (marked
+by ``_entropy_lens.json``); anything else is refused.
+
+Analyses compute and return Results; this module turns them into CSV, Parquet and figures.
 """
 
 from __future__ import annotations
@@ -13,9 +16,18 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Callable, Iterator, TypeVar
 
 from entropy_lens.errors import UserError
+from entropy_lens.folders import make_folder, remove_made
+
+if TYPE_CHECKING:
+    from entropy_lens.analyses.dynamics import DynamicsResult
+    from entropy_lens.analyses.pivotal import PivotalResult
+    from entropy_lens.analyses.rare import RareResult
+    from entropy_lens.analyses.reflect import ReflectResult
+
+T = TypeVar("T")
 
 MARKER = "_entropy_lens.json"
 
@@ -24,7 +36,7 @@ class OutputDir:
     def __init__(self, path: str | os.PathLike, command: str):
         self.path = Path(path)
         self.command = command
-        self.created = False
+        self.created: Path | None = None  # the topmost folder this run made, if any
 
     def check(self) -> None:
         p = self.path
@@ -43,9 +55,7 @@ class OutputDir:
 
     def open(self) -> None:
         self.check()
-        if not self.path.exists():
-            self.path.mkdir(parents=True)
-            self.created = True
+        self.created = make_folder(self.path)
         (self.path / MARKER).write_text(json.dumps({"command": self.command}) + "\n")
 
     @contextmanager
@@ -62,4 +72,102 @@ class OutputDir:
     def abandon(self) -> None:
         """After a failure: remove OUT if this run created it and nothing worth keeping is in it."""
         if self.created and not any(x for x in self.path.iterdir() if x.name not in (MARKER,) and not x.name.startswith(".")):
-            shutil.rmtree(self.path, ignore_errors=True)
+            remove_made(self.created)
+
+
+def staged_output(path: str | os.PathLike, command: str, work: Callable[[Path, Path], T]) -> T:
+    """Run ``work(out_dir, staging)`` with OUT checked, its writes staged, and OUT removed
+    again on failure when this call created it."""
+    out = OutputDir(path, command)
+    out.check()
+    try:
+        out.open()
+        with out.staged() as staging:
+            result = work(out.path, staging)
+    except BaseException:
+        out.abandon()
+        raise
+    return result
+
+
+def _folder(out_dir: str | os.PathLike) -> Path:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def write_pivotal(result: "PivotalResult", out_dir: str | os.PathLike) -> list[Path]:
+    """Write ``pivotal.csv`` (the categories), ``pivotal_words.csv`` (lexicon words and the
+    top data-driven words, column ``list``) and the figure ``pivotal.png`` / ``.svg`` into
+    ``out_dir``; returns the paths."""
+    from entropy_lens.analyses.pivotal import pivotal_words_table
+    from entropy_lens.plots.pivotal import plot_pivotal
+
+    out = _folder(out_dir)
+    paths = [out / "pivotal.csv", out / "pivotal_words.csv"]
+    result.categories.to_csv(paths[0], index=False)
+    pivotal_words_table(result).to_csv(paths[1], index=False)
+    return paths + plot_pivotal(result, out / "pivotal")
+
+
+def write_reflect(result: "ReflectResult", out_dir: str | os.PathLike) -> list[Path]:
+    """Write ``sentences.parquet``, ``reflect.csv`` (the summary row plus ``pattern`` and
+    ``skipped``) and ``reflect.png``/``reflect.svg`` into ``out_dir``; returns the paths."""
+    from entropy_lens.analyses.reflect import SENTENCE_COLUMNS
+    from entropy_lens.plots.reflect import plot_reflect
+    from entropy_lens.plots.style import save_figure
+
+    out = _folder(out_dir)
+    paths = [out / "sentences.parquet", out / "reflect.csv"]
+    result.sentences[SENTENCE_COLUMNS].to_parquet(paths[0], index=False)
+    result.summary.assign(pattern=result.pattern, skipped=result.skipped).to_csv(paths[1], index=False)
+    paths += save_figure(plot_reflect(result), out / "reflect")
+    return paths
+
+
+def write_rare(result: "RareResult", out_dir: str | os.PathLike) -> list[Path]:
+    """Write ``rare.csv`` (one row per RL sentence, rarest first), ``rare_summary.csv``
+    (the summary row plus ``skipped``) and ``rare.png``/``rare.svg`` into ``out_dir``;
+    returns the paths."""
+    from entropy_lens.plots.rare import rare_figure
+    from entropy_lens.plots.style import save_figure
+
+    out = _folder(out_dir)
+    paths = [out / "rare.csv", out / "rare_summary.csv"]
+    result.sentences.to_csv(paths[0], index=False)
+    result.summary.assign(skipped=result.skipped).to_csv(paths[1], index=False)
+    paths += save_figure(rare_figure(result), out / "rare")
+    return paths
+
+
+def write_passk(tables: dict, out_dir: str | os.PathLike) -> list[Path]:
+    """Write ``passk.csv`` (one row per (model, k): model, k, pass_at_k, ci_low, ci_high,
+    problems, excluded), ``passk_per_problem.csv`` (model, prompt_id, n, c, pass@k...) and the
+    figure ``passk.png`` / ``.svg`` for ``{name: PassKTable}``; returns the paths."""
+    import pandas as pd
+
+    from entropy_lens.analyses.passk import MEAN_COLUMNS
+    from entropy_lens.plots.passk import plot_passk
+    from entropy_lens.plots.style import save_figure
+
+    out = _folder(out_dir)
+    paths = [out / "passk.csv", out / "passk_per_problem.csv"]
+    mean = pd.concat([t.mean.assign(excluded=t.excluded).assign(model=name) for name, t in tables.items()],
+                     ignore_index=True)
+    mean[["model"] + MEAN_COLUMNS + ["excluded"]].to_csv(paths[0], index=False)
+    per = pd.concat([t.per_problem.assign(model=name) for name, t in tables.items()], ignore_index=True)
+    per[["model"] + [c for c in per.columns if c != "model"]].to_csv(paths[1], index=False)
+    paths += save_figure(plot_passk({name: t.mean for name, t in tables.items()}), out / "passk")
+    return paths
+
+
+def write_dynamics(result: "DynamicsResult", out_dir: str | os.PathLike) -> list[Path]:
+    """Write ``dynamics.csv`` (long format: run, step, metric, value, plus smoothed with
+    smoothing; every numeric key of the logs) and ``dynamics.png`` / ``.svg``."""
+    from entropy_lens.plots.dynamics import plot_dynamics
+    from entropy_lens.plots.style import save_figure
+
+    out = _folder(out_dir)
+    path = out / "dynamics.csv"
+    result.long.to_csv(path, index=False)
+    return [path] + save_figure(plot_dynamics(result), out / "dynamics")

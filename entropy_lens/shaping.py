@@ -1,4 +1,4 @@
-"""Entropy-based advantage shaping (arXiv 2506.14758, METHOD.md section 5).
+"""Entropy-based advantage shaping (arXiv 2506.14758, docs/method.md §5).
 
 For each response token, with advantage ``A_t`` and the current policy's entropy ``H_t``::
 

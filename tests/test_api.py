@@ -9,7 +9,7 @@ def test_public_functions_keep_their_names_after_their_modules_are_imported():
     code = (
         "import entropy_lens as el, types\n"
         "import entropy_lens.measure.generate, entropy_lens.measure.score, entropy_lens.analyses.pivotal, entropy_lens.analyses.reflect\n"
-        "from entropy_lens.analyses.rare import write_rare\n"
+        "from entropy_lens.outputs import write_rare\n"
         "for name in ('generate', 'score', 'pivotal', 'reflect', 'rare', 'dynamics'):\n"
         "    assert callable(getattr(el, name)) and not isinstance(getattr(el, name), types.ModuleType), name\n"
         "from entropy_lens import generate, pivotal\n"

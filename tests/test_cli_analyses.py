@@ -130,3 +130,57 @@ def test_a_missing_rollout_directory_is_named_as_such(tmp_path, capsys):
                  "--out", str(tmp_path / "o2")]) == 2
     _one_error_line(capsys, "neither a rollout directory nor a model")
     assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
+
+
+def _corrupt_second_shard(rollouts):
+    _write_rollouts(rollouts, [make_row(words_to_tokens(TEXT, ENTROPY), prompt_id="p9")])
+    shard = sorted(rollouts.glob("part-*.parquet"))[-1]
+    shard.write_bytes(shard.read_bytes()[:200])  # a truncated copy
+    return shard
+
+
+def test_a_damaged_shard_is_named_and_nothing_is_created(rollouts, tmp_path, capsys):
+    shard = _corrupt_second_shard(rollouts)
+    assert main(["summary", str(rollouts)]) == 2
+    _one_error_line(capsys, f"rollout shard {shard} is damaged")
+    out = tmp_path / "runs" / "p1"
+    assert main(["pivotal", "--rollouts", str(rollouts), "--out", str(out)]) == 2
+    _one_error_line(capsys, "delete that file and rerun")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_summary_reads_a_single_shard_and_names_other_files(rollouts, tmp_path, capsys):
+    shard = sorted(rollouts.glob("part-*.parquet"))[0]
+    assert main(["summary", str(shard)]) == 0
+    assert "6 responses" in capsys.readouterr().out
+    other = tmp_path / "notes.txt"
+    other.write_text("hello")
+    assert main(["summary", str(other)]) == 2
+    _one_error_line(capsys, "is a file, not a rollout directory")
+
+
+def test_a_failed_analysis_takes_back_the_parent_folders_it_made(tmp_path, capsys):
+    rows = [make_row([("", 1.0)], prompt_id="p0")]  # no usable row: the analysis fails inside OUT
+    table = _write_rollouts(tmp_path / "empty", rows)
+    assert main(["reflect", "--rollouts", str(table), "--out", str(tmp_path / "a" / "b" / "out")]) == 2
+    _one_error_line(capsys, "no usable rows")
+    assert not (tmp_path / "a").exists()
+
+
+def test_rare_warns_when_both_sides_are_the_same_table(rollouts, tmp_path, capsys):
+    main(["rare", "--base", str(rollouts), "--rl", str(rollouts), "--out", str(tmp_path / "rare")])
+    assert "warning: --base and --rl are the same" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags", [["--n", "0"], ["--limit", "-3"], ["--max-new-tokens", "-1"], ["--temperature", "-1"]])
+def test_range_errors_come_before_any_heavy_import(tmp_path, flags):
+    import subprocess
+    import sys
+
+    code = ("import sys; from entropy_lens.cli.main import main; "
+            f"rc = main(['pivotal', '--model', 'smollm2', '--out', {str(tmp_path / 'o')!r}, *{flags!r}]); "
+            "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'heavy import'; sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: " + flags[0]) and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not (tmp_path / "o").exists()

@@ -8,7 +8,8 @@ import pytest
 from scipy.stats import mannwhitneyu
 
 from entropy_lens.errors import UserError
-from entropy_lens.analyses.pivotal import CATEGORY_COLUMNS, load_lexicon, pivotal, pivotal_words_table, write_pivotal
+from entropy_lens.analyses.pivotal import CATEGORY_COLUMNS, load_lexicon, pivotal, pivotal_words_table
+from entropy_lens.outputs import write_pivotal
 from rollout_factory import make_row, make_table, words_to_tokens
 
 # (text, entropy of the token of each word, lower-cased); other tokens get 0.5

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from entropy_lens.errors import UserError
-from entropy_lens.analyses.rare import rare, rare_from_sentences, write_rare
+from entropy_lens.analyses.rare import rare, rare_from_sentences
+from entropy_lens.outputs import write_rare
 from rollout_factory import make_row, make_table, words_to_tokens
 
 

@@ -12,7 +12,8 @@ import pytest
 from scipy.stats import mannwhitneyu
 
 from entropy_lens.errors import UserError
-from entropy_lens.analyses.reflect import REFLECTION_PATTERN, is_reflective, reflect, write_reflect
+from entropy_lens.analyses.reflect import REFLECTION_PATTERN, is_reflective, reflect
+from entropy_lens.outputs import write_reflect
 from rollout_factory import make_row, make_table, words_to_tokens
 
 REFLECTIVE = [
@@ -191,7 +192,7 @@ def test_no_reflective_sentence(tmp_path):
 
 
 def test_reads_a_rollout_directory_and_writes_outputs(tmp_path):
-    from entropy_lens.rollouts.store import arrow_schema
+    from entropy_lens.rollouts.schema import arrow_schema
 
     rollouts = tmp_path / "rollouts"
     rollouts.mkdir()

@@ -5,7 +5,9 @@ import pandas as pd
 import pytest
 
 from entropy_lens.errors import UserError
-from entropy_lens.rollouts.store import RUN_FILE, RolloutStore, read_rollouts
+from entropy_lens.rollouts.load import read_rollouts
+from entropy_lens.rollouts.schema import RUN_FILE
+from entropy_lens.rollouts.store import RolloutStore
 
 
 def _row(pid, sid, n=3):

@@ -5,7 +5,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from entropy_lens.analyses.words import find_words, flat_offsets, is_word, segment_words, token_arrays
+from entropy_lens.analyses.tokens import flat_offsets, token_arrays
+from entropy_lens.analyses.words import find_words, is_word, segment_words
 from rollout_factory import make_row, make_table, words_to_tokens
 
 

@@ -3,7 +3,9 @@
 A reward function is any callable ``reward_fn(response: str, answer: str | None) -> float``.
 The default gives +1 when the response's final answer is correct and -1 otherwise
 (``entropy_lens.answers``: the last ``\\boxed{}``, else the last number, checked exactly,
-numerically, then with math-verify). On the CLI, ``--reward module:function`` names one.
+numerically, then with math-verify); a response cut off at ``max_new_tokens`` without an
+explicit final answer (a box or an "answer is X" statement) gets -1, as RLVR graders do
+(``entropy_lens.tasks.answers.grade``). On the CLI, ``--reward module:function`` names one.
 """
 
 from __future__ import annotations
@@ -13,15 +15,16 @@ import os
 import sys
 from typing import Callable, Sequence
 
-from entropy_lens.tasks.answers import extract_answer, is_correct
+from entropy_lens.tasks.answers import grade
 from entropy_lens.errors import UserError
 
 RewardFn = Callable[[str, "str | None"], float]
 
 
-def outcome_reward(response: str, answer: str | None) -> float:
-    """+1.0 if the final answer of ``response`` equals ``answer``, else -1.0."""
-    return 1.0 if is_correct(extract_answer(response), answer) else -1.0
+def outcome_reward(response: str, answer: str | None, *, truncated: bool = False) -> float:
+    """+1.0 if the final answer of ``response`` equals ``answer``, else -1.0; a ``truncated``
+    response needs an explicit final answer."""
+    return 1.0 if grade(response, answer, truncated=truncated)[1] else -1.0
 
 
 def load_reward(spec: str | None) -> RewardFn:
@@ -44,15 +47,22 @@ def load_reward(spec: str | None) -> RewardFn:
     return fn
 
 
-def score_responses(reward_fn: RewardFn, responses: Sequence[str], answers: Sequence[str | None]) -> list[float]:
-    """``reward_fn`` on every (response, answer) pair, as floats.
+def score_responses(reward_fn: RewardFn, responses: Sequence[str], answers: Sequence[str | None],
+                    finish_reasons: Sequence[str] | None = None) -> list[float]:
+    """``reward_fn`` on every (response, answer) pair, as floats. With ``finish_reasons`` the
+    default :func:`outcome_reward` learns which responses were cut off (``length``); a user's
+    ``reward_fn`` keeps its two arguments.
 
     A non-numeric result is a user error; a NaN or infinite one is passed on (the trainer
     then skips the step and counts it).
     """
     rewards = []
-    for response, answer in zip(responses, answers):
-        value = reward_fn(response, answer)
+    finish = finish_reasons if finish_reasons is not None else [None] * len(responses)
+    for response, answer, reason in zip(responses, answers, finish):
+        if reward_fn is outcome_reward:
+            value = outcome_reward(response, answer, truncated=reason == "length")
+        else:
+            value = reward_fn(response, answer)
         try:
             value = float(value)
         except (TypeError, ValueError):

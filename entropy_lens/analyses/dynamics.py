@@ -1,4 +1,4 @@
-"""Training dynamics of several runs side by side (METHOD.md section 7).
+"""Training dynamics of several runs side by side (docs/method.md §7).
 
 Reads ``RUN/metrics.jsonl`` of each run folder written by ``entropy-lens train`` (one JSON
 object per step; the keys are listed in ``entropy_lens_trainer.metrics``) into one long
@@ -28,7 +28,8 @@ TRACKED = {
     "reward_mean": ("Training reward", "mean reward"),
     "accuracy": ("Accuracy", "share correct"),
     "response_length": ("Response length", "tokens"),
-    "entropy": ("Mean token entropy", "nats"),
+    "rollout_entropy": ("Mean token entropy (rollout temperature)", "nats"),
+    "entropy": ("Mean token entropy (rollout temperature)", "nats"),  # rollout_entropy in runs logged before its rename
     "entropy_share": ("Entropy term's share of the advantage", "sum psi / sum |A_shaped|"),
     "pivotal_entropy": ("Pivotal-token entropy", "nats"),
     "reflection_frequency": ("Reflection frequency", "reflective sentences / response"),
@@ -162,16 +163,3 @@ def dynamics(runs: Sequence[str | os.PathLike], *, smooth: int | None = None,
     # the tracked metrics the runs logged; a log without any of them shows its own keys
     metrics = [key for key in TRACKED if key in present] or [key for key in others if key in present][:12]
     return DynamicsResult(runs=names, long=long, metrics=metrics, labels=labels, smooth=smooth, skipped="; ".join(notes))
-
-
-def write_dynamics(result: DynamicsResult, out_dir: str | os.PathLike) -> list[Path]:
-    """Write ``dynamics.csv`` (long format: run, step, metric, value, plus smoothed with
-    smoothing; every numeric key of the logs) and ``dynamics.png`` / ``.svg``."""
-    from entropy_lens.plots.dynamics import plot_dynamics
-    from entropy_lens.plots.style import save_figure
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "dynamics.csv"
-    result.long.to_csv(path, index=False)
-    return [path] + save_figure(plot_dynamics(result), out / "dynamics")

@@ -1,4 +1,4 @@
-"""Pass@k: the chance that at least one of k samples solves a problem (METHOD.md section 6).
+"""Pass@k: the chance that at least one of k samples solves a problem (docs/method.md §6).
 
 With ``n`` graded samples of a problem of which ``c`` are correct, the unbiased estimator
 of Chen et al. (2021) is::
@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import os
-from pathlib import Path
 from typing import Iterable, NamedTuple
 
 import numpy as np
@@ -96,15 +94,13 @@ def passk_table(rollouts, ks: Iterable[int], *, n_boot: int = N_BOOT, seed: int 
     """
     import pandas as pd
 
+    from entropy_lens.rollouts.load import as_frame
     from entropy_lens.stats import bootstrap_weights
 
     ks = check_ks(ks)
     if n_boot < 1 or not 0 < level < 1:
         raise UserError(f"n_boot={n_boot}, level={level}", "use n_boot >= 1 and 0 < level < 1")
-    if isinstance(rollouts, (str, os.PathLike)):
-        from entropy_lens.rollouts.store import read_rollouts
-
-        rollouts = read_rollouts(rollouts, columns=["prompt_id", "sample_id", "correct"])
+    rollouts = as_frame(rollouts, columns=["prompt_id", "sample_id", "correct"])
     missing = [c for c in ("prompt_id", "correct") if c not in rollouts.columns]
     if missing:
         raise UserError(f"rollout table lacks column(s) {missing}", "pass a rollout directory written by `entropy-lens generate`")
@@ -144,24 +140,3 @@ def passk_table(rollouts, ks: Iterable[int], *, n_boot: int = N_BOOT, seed: int 
     mean.attrs["excluded"] = excluded
     per_problem.attrs["excluded"] = excluded
     return PassKTable(per_problem, mean)
-
-
-def write_passk(tables: dict, out_dir: str | os.PathLike) -> list[Path]:
-    """Write ``passk.csv`` (one row per (model, k): model, k, pass_at_k, ci_low, ci_high,
-    problems, excluded), ``passk_per_problem.csv`` (model, prompt_id, n, c, pass@k...) and the
-    figure ``passk.png`` / ``.svg`` for ``{name: PassKTable}``; returns the paths."""
-    import pandas as pd
-
-    from entropy_lens.plots.passk import plot_passk
-    from entropy_lens.plots.style import save_figure
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "passk.csv", out / "passk_per_problem.csv"]
-    mean = pd.concat([t.mean.assign(excluded=t.excluded).assign(model=name) for name, t in tables.items()],
-                     ignore_index=True)
-    mean[["model"] + MEAN_COLUMNS + ["excluded"]].to_csv(paths[0], index=False)
-    per = pd.concat([t.per_problem.assign(model=name) for name, t in tables.items()], ignore_index=True)
-    per[["model"] + [c for c in per.columns if c != "model"]].to_csv(paths[1], index=False)
-    paths += save_figure(plot_passk({name: t.mean for name, t in tables.items()}), out / "passk")
-    return paths

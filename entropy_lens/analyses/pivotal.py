@@ -1,4 +1,4 @@
-"""Pivotal tokens: the entropy of words that connect logical steps (METHOD.md section 2).
+"""Pivotal tokens: the entropy of words that connect logical steps (docs/method.md §2).
 
 Four categories of words (causal: because, therefore, ...; contrastive: however, but, ...;
 sequential: first, then, ...; reasoning verbs: suggest, show, ...) come from a lexicon file
@@ -166,7 +166,8 @@ def pivotal(rollouts, *, lexicon: str | os.PathLike | dict[str, list[str]] | Non
     "mean" (over its tokens). See :class:`PivotalResult` for what is returned."""
     import pandas as pd
 
-    from entropy_lens.rollouts.validate import Checked, check_rollouts
+    from entropy_lens.rollouts.load import load_rollouts
+    from entropy_lens.rollouts.validate import TOKEN_COLUMNS, Checked
 
     if word_entropy not in WORD_ENTROPY:
         raise UserError(f"word_entropy={word_entropy!r} is not one of {WORD_ENTROPY}",
@@ -176,12 +177,7 @@ def pivotal(rollouts, *, lexicon: str | os.PathLike | dict[str, list[str]] | Non
     if not 0.0 < forking_quantile < 1.0:
         raise UserError(f"forking_quantile={forking_quantile} is not in (0, 1)", "use e.g. 0.8 (top 20% of token entropies)")
     lex = _lexicon_dict(lexicon)
-    if not isinstance(rollouts, pd.DataFrame):
-        from entropy_lens.rollouts.store import read_rollouts
-        from entropy_lens.rollouts.validate import TOKEN_COLUMNS
-
-        rollouts = read_rollouts(rollouts, columns=TOKEN_COLUMNS)
-    checked = check_rollouts(rollouts)
+    checked = load_rollouts(rollouts, columns=TOKEN_COLUMNS)
     words = segment_words(checked.frame, word_entropy=word_entropy)
     skipped = Checked(None, {**checked.skipped, **words.skipped}).skipped_note()
 
@@ -300,17 +296,3 @@ def pivotal_words_table(result: PivotalResult):
     lex = lex.sort_values(["_order", "count", "word"], ascending=[True, False, True], kind="stable").drop(columns="_order")
     return pd.concat([lex.assign(list="lexicon"), result.top_words.assign(list="top")], ignore_index=True)[
         ["list"] + WORD_COLUMNS]
-
-
-def write_pivotal(result: PivotalResult, out_dir: str | os.PathLike) -> list[Path]:
-    """Write ``pivotal.csv`` (the categories), ``pivotal_words.csv`` (lexicon words and the
-    top data-driven words, column ``list``) and the figure ``pivotal.png`` / ``.svg`` into
-    ``out_dir``; returns the paths."""
-    from entropy_lens.plots.pivotal import plot_pivotal
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "pivotal.csv", out / "pivotal_words.csv"]
-    result.categories.to_csv(paths[0], index=False)
-    pivotal_words_table(result).to_csv(paths[1], index=False)
-    return paths + plot_pivotal(result, out / "pivotal")

@@ -1,6 +1,6 @@
 """Rare behaviours: RL sentences far from everything the base model says, and their entropy.
 
-Method (METHOD.md section 4). Split the responses of a base model ``B`` and an RL model
+Method (docs/method.md §4). Split the responses of a base model ``B`` and an RL model
 ``R`` (same prompts) into sentences, embed every sentence (sentence-transformers, default
 all-MiniLM-L6-v2, unit vectors) and, for each RL sentence r:
 
@@ -32,7 +32,6 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -194,13 +193,10 @@ def rare_from_sentences(base_sentences, rl_sentences, base_embeddings, rl_embedd
 def _sentences_of(rollouts, side: str):
     """(sentence table, skipped note) of a rollout table or directory."""
     from entropy_lens.analyses.sentences import sentences_and_bad_rows
-    from entropy_lens.rollouts.validate import TOKEN_COLUMNS, Checked, check_rollouts
+    from entropy_lens.rollouts.load import load_rollouts
+    from entropy_lens.rollouts.validate import TOKEN_COLUMNS, Checked
 
-    if isinstance(rollouts, (str, os.PathLike)):
-        from entropy_lens.rollouts.store import read_rollouts
-
-        rollouts = read_rollouts(rollouts, columns=TOKEN_COLUMNS)
-    checked = check_rollouts(rollouts, source=f"{side} rollout table")
+    checked = load_rollouts(rollouts, columns=TOKEN_COLUMNS, source=f"{side} rollout table")
     frame = checked.frame
     table, bad_rows = sentences_and_bad_rows(frame)
     skipped = dict(checked.skipped)
@@ -236,19 +232,3 @@ def rare(base, rl, *, k: int = 5, quantile: float = 0.9, embedder: Any = None, n
                                neighbors_shown=neighbors_shown, same_prompt=same_prompt, n_boot=n_boot, seed=seed,
                                embedder=embedder_name(model, embedder),
                                skipped="; ".join(x for x in (base_note, rl_note) if x))
-
-
-def write_rare(result: RareResult, out_dir: str | os.PathLike) -> list[Path]:
-    """Write ``rare.csv`` (one row per RL sentence, rarest first), ``rare_summary.csv``
-    (the summary row plus ``skipped``) and ``rare.png``/``rare.svg`` into ``out_dir``;
-    returns the paths."""
-    from entropy_lens.plots.rare import rare_figure
-    from entropy_lens.plots.style import save_figure
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "rare.csv", out / "rare_summary.csv"]
-    result.sentences.to_csv(paths[0], index=False)
-    result.summary.assign(skipped=result.skipped).to_csv(paths[1], index=False)
-    paths += save_figure(rare_figure(result), out / "rare")
-    return paths

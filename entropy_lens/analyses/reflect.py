@@ -36,10 +36,8 @@ character whose lower case is longer, U+0130; the dotless i and long s, which
 from __future__ import annotations
 
 import math
-import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -146,15 +144,11 @@ def reflect(rollouts, *, pattern: str | None = None, n_boot: int = 2000, seed: i
 
     from entropy_lens.analyses.sentences import sentences_and_bad_rows
     from entropy_lens.stats import compare
-    from entropy_lens.rollouts.validate import Checked, check_rollouts
+    from entropy_lens.rollouts.load import load_rollouts
+    from entropy_lens.rollouts.validate import TOKEN_COLUMNS, Checked
 
     compile_pattern(pattern)  # a bad pattern fails before any work
-    if isinstance(rollouts, (str, os.PathLike)):
-        from entropy_lens.rollouts.store import read_rollouts
-        from entropy_lens.rollouts.validate import TOKEN_COLUMNS
-
-        rollouts = read_rollouts(rollouts, columns=TOKEN_COLUMNS)
-    checked = check_rollouts(rollouts)
+    checked = load_rollouts(rollouts, columns=TOKEN_COLUMNS)
     frame = checked.frame
     table, bad_rows = sentences_and_bad_rows(frame)
     skipped = dict(checked.skipped)
@@ -191,18 +185,3 @@ def reflect(rollouts, *, pattern: str | None = None, n_boot: int = 2000, seed: i
     return ReflectResult(sentences=table, summary=summary, per_response=per_response, frequency=frequency,
                          frequency_ci=(low, high), skipped=Checked(frame, skipped).skipped_note(),
                          pattern=REFLECTION_PATTERN if pattern is None else pattern)
-
-
-def write_reflect(result: ReflectResult, out_dir: str | os.PathLike) -> list[Path]:
-    """Write ``sentences.parquet``, ``reflect.csv`` (the summary row plus ``pattern`` and
-    ``skipped``) and ``reflect.png``/``reflect.svg`` into ``out_dir``; returns the paths."""
-    from entropy_lens.plots.reflect import plot_reflect
-    from entropy_lens.plots.style import save_figure
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "sentences.parquet", out / "reflect.csv"]
-    result.sentences[SENTENCE_COLUMNS].to_parquet(paths[0], index=False)
-    result.summary.assign(pattern=result.pattern, skipped=result.skipped).to_csv(paths[1], index=False)
-    paths += save_figure(plot_reflect(result), out / "reflect")
-    return paths

@@ -59,6 +59,8 @@ import re
 
 import numpy as np
 
+from entropy_lens.analyses.tokens import token_spans
+
 # -- the splitter --------------------------------------------------------------------------
 
 _CLOSERS = r"""[)\]"'”’*_]"""  # may follow a sentence's final punctuation
@@ -112,21 +114,6 @@ def split_sentences(text: str) -> list[str]:
 
 
 # -- tokens to sentences -------------------------------------------------------------------
-
-def token_arrays(frame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Flatten a rollout table's tokens: (row index, start, end, entropy) arrays, one entry
-    per token, offsets relative to the row's response, entropy float64 nats."""
-    from entropy_lens.analyses.words import flat_offsets
-
-    lengths = np.fromiter(map(len, frame["entropy"]), dtype=np.int64, count=len(frame))
-    rows = np.repeat(np.arange(len(frame), dtype=np.int64), lengths)
-    if lengths.sum() == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return rows, empty, empty, np.zeros(0, dtype=np.float64)
-    flat = flat_offsets(frame["offsets"])
-    entropy = np.concatenate([np.asarray(e).reshape(-1) for e in frame["entropy"]]).astype(np.float64)
-    return rows, flat[:, 0], flat[:, 1], entropy
-
 
 def bad_offset_rows(tok_rows: np.ndarray, tok_start: np.ndarray, tok_end: np.ndarray,
                     response_lengths: np.ndarray) -> np.ndarray:
@@ -205,7 +192,7 @@ def sentences_and_bad_rows(rollouts, *, drop_empty: bool = True):
     start = np.asarray(starts, dtype=np.int64)
     end = np.asarray(ends, dtype=np.int64)
 
-    tok_rows, tok_start, tok_end, entropy = token_arrays(rollouts)
+    tok_rows, tok_start, tok_end, entropy = token_spans(rollouts)
     bad_rows = bad_offset_rows(tok_rows, tok_start, tok_end, length)
     if bad_rows.any():  # drop their tokens and sentences
         keep_tokens = ~bad_rows[tok_rows]

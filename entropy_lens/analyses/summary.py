@@ -44,6 +44,7 @@ def summarize(frame, *, min_count: int = 5, top: int = 12) -> dict[str, Any]:
         "prompts": int(frame["prompt_id"].nunique()),
         "tokens": len(tokens),
         "finish_reasons": frame["finish_reason"].value_counts().to_dict(),
+        "truncated": int((frame["finish_reason"] == "length").sum()),  # cut off at --max-new-tokens
         "graded": len(graded),
         "accuracy": float(graded.mean()) if len(graded) else math.nan,
         "accuracy_ci": wilson_interval(int(graded.sum()), len(graded)),
@@ -72,7 +73,8 @@ def format_summary(frame, **options: Any) -> str:
     lo, hi = s["mean_entropy_ci"]
     lines = [
         f"{s['responses']} responses to {s['prompts']} prompts, {s['tokens']} tokens "
-        f"(finish: {', '.join(f'{k} {v}' for k, v in s['finish_reasons'].items())})",
+        f"(finish: {', '.join(f'{k} {v}' for k, v in s['finish_reasons'].items())}); "
+        f"{s['truncated']} truncated at --max-new-tokens",
         f"mean token entropy {s['mean_entropy']:.3f} nats (95% CI {lo:.3f}-{hi:.3f} over responses); "
         "median / p80 / p95: " + " / ".join(f"{q:.3f}" for q in s["entropy_p50_p80_p95"]),
     ]

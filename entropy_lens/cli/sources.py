@@ -1,14 +1,40 @@
-"""Where an analysis gets its rollout table: an existing rollout directory, or a model to
-generate from (with the defaults of ``entropy-lens generate``), keeping the generated
-table in the analysis' output folder so a rerun regenerates nothing."""
+"""Where an analysis command gets its rollout table: an existing rollout directory, or a model
+to generate from with the options of ``entropy-lens generate``. The generated table is kept
+in the analysis' output folder, so a rerun regenerates nothing."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+import argparse
+import sys
+from dataclasses import fields, replace
 from pathlib import Path
 
+from entropy_lens.cli.flags import add_config_flags
+from entropy_lens.errors import UserError
 from entropy_lens.measure.config import GenerateConfig
-from entropy_lens.rollouts.store import RUN_FILE, SHARD_PATTERN, read_rollouts
+from entropy_lens.rollouts.schema import RUN_FILE, SHARD_PATTERN
+
+# generation options an analysis passes on when it is given a model instead of rollouts
+GENERATION_FIELDS = [f.name for f in fields(GenerateConfig) if f.name != "model"]
+
+
+def add_generation_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("generation (used when a model is given instead of a rollout directory)")
+    add_config_flags(group, GenerateConfig, skip=("model",))
+
+
+def generation_config(args: argparse.Namespace, model: str = "smollm2") -> GenerateConfig:
+    """The generation settings typed on an analysis' command line, range-checked (no heavy import)."""
+    config = GenerateConfig(model=model, **{name: getattr(args, name) for name in GENERATION_FIELDS})
+    config.validate()
+    return config
+
+
+def add_single_source(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="generate from this model first (HF id, folder, .gguf, or smollm2); "
+                                        "the table is kept in OUT/rollouts")
+    source.add_argument("--rollouts", metavar="DIR", help="an existing rollout directory (generate/score --out)")
 
 
 def is_rollout_dir(path: str | Path) -> bool:
@@ -16,17 +42,56 @@ def is_rollout_dir(path: str | Path) -> bool:
     return p.is_dir() and ((p / RUN_FILE).is_file() or any(SHARD_PATTERN.match(x.name) for x in p.iterdir()))
 
 
+def is_table(value: str) -> bool:
+    """A rollout directory or a single Parquet shard: read, never generated from."""
+    return is_rollout_dir(value) or (Path(value).is_file() and value.endswith(".parquet"))
+
+
 def obtain_rollouts(model_or_dir: str, out_dir: Path, name: str, generate_config: GenerateConfig, *,
                     show_progress: bool = True):
-    """The rollout table of ``model_or_dir``: read it if it is a rollout directory, else
-    generate with ``model_or_dir`` as the model into ``out_dir / name`` (resumable)."""
-    if is_rollout_dir(model_or_dir):
+    """The rollout table of ``model_or_dir``: read it if it is a rollout table, else generate
+    with ``model_or_dir`` as the model into ``out_dir / name`` (resumable)."""
+    from entropy_lens.rollouts.load import read_rollouts
+
+    if is_table(model_or_dir):
         return read_rollouts(model_or_dir)
     if model_or_dir.startswith(("/", ".", "~")) and not Path(model_or_dir).expanduser().exists():
-        from entropy_lens.errors import UserError
-
         raise UserError(f"{model_or_dir} does not exist (neither a rollout directory nor a model)",
                         "pass the --out folder of generate/score, a model folder, a .gguf file or an HF id")
     from entropy_lens.measure.generate import run_generate
 
     return run_generate(replace(generate_config, model=model_or_dir), out_dir / name, show_progress=show_progress)
+
+
+def read_tables_first(args: argparse.Namespace, *values: str):
+    """Read the given rollout tables before OUT is touched, so a bad table leaves nothing behind.
+    Returns {value: DataFrame} for the values that are tables (the rest are models)."""
+    from entropy_lens.rollouts.load import read_rollouts
+
+    return {value: read_rollouts(value) for value in values if value == getattr(args, "rollouts", None) or is_table(value)}
+
+
+def table_or_generate(args, tables: dict, value: str, out_dir: Path, name: str):
+    if value in tables:
+        return tables[value]
+    return obtain_rollouts(value, out_dir, name, generation_config(args))
+
+
+def warn_if_same(base: str, rl: str) -> None:
+    """Comparing a table with itself runs, but every RL sentence then finds itself among the
+    base sentences: say so instead of printing a meaningless result silently. (A path that
+    does not exist is left to the error that names it.)"""
+    paths = [Path(value).expanduser() for value in (base, rl)]
+    if not all(p.exists() for p in paths) and base != rl:
+        return
+    if base == rl and not paths[0].exists() and base.startswith(("/", ".", "~")):
+        return
+    if paths[0].resolve() == paths[1].resolve():
+        print(f"warning: --base and --rl are the same ({base}): every sentence is its own nearest neighbour, "
+              "so nothing can be rare; pass the base and the RL model's tables", file=sys.stderr)
+
+
+def done(out_dir: Path, files: str, result) -> str:
+    """The line printed when an analysis has written its files."""
+    note = getattr(result, "skipped", "") or ""
+    return f"wrote {files} to {out_dir}" + (f" ({note})" if note else "")

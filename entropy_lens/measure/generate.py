@@ -44,7 +44,8 @@ def sample_batch(loaded: LoadedModel, prompts: list[list[int]], seeds: list[int]
     import torch
     from transformers import GenerationConfig, LogitsProcessorList
 
-    from entropy_lens.measure.prefix import distinct_prefixes, left_pad, left_padded_positions, prefix_cache
+    from entropy_lens.measure.prefix import (cache_keyword, distinct_prefixes, left_pad, left_padded_positions,
+                                             prefix_cache)
     from entropy_lens.measure.sampling import RecordingSampler
 
     device = loaded.device
@@ -66,7 +67,7 @@ def sample_batch(loaded: LoadedModel, prompts: list[list[int]], seeds: list[int]
         shared = distinct_prefixes(input_ids, attention, width - 1)
         cache = None if shared is None else prefix_cache(loaded.model, input_ids, attention,
                                                          left_padded_positions(attention), width - 1, *shared)
-        extra = {} if cache is None else {"past_key_values": cache}
+        extra = {} if cache is None else {cache_keyword(loaded.model): cache}
         sequences = loaded.model.generate(
             input_ids=input_ids, attention_mask=attention,
             generation_config=gen_config, logits_processor=LogitsProcessorList([sampler]), **extra,
@@ -142,7 +143,8 @@ def run_generate(cfg: GenerateConfig, out: str | Path | None = None, *, loaded: 
                 sampled = sample_batch(loaded, [it.prompt_ids for it in batch], seeds, cfg)
                 batch_rows = [
                     response_row(loaded.tokenizer, prompt_id=it.problem.prompt_id, sample_id=it.sample_id,
-                                 prompt=it.problem.prompt, prompt_token_ids=it.prompt_ids, answer=it.problem.answer, **s)
+                                 prompt=it.problem.prompt, prompt_token_ids=it.prompt_ids, answer=it.problem.answer,
+                                 lenient_truncated=cfg.lenient_truncated, **s)
                     for it, s in zip(batch, sampled)
                 ]
                 sink.add(batch_rows)

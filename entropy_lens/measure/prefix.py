@@ -27,14 +27,24 @@ def distinct_prefixes(input_ids: torch.Tensor, attention_mask: torch.Tensor, wid
     return first, inverse
 
 
+def cache_keyword(model) -> str:
+    """The keyword a model takes (and returns) its key/value cache by: ``cache`` in recent
+    transformers, where ``past_key_values`` is deprecated and warns on every call (breaking
+    the progress bar), ``past_key_values`` in the releases before."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
 def prefix_cache(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
                  width: int, first: torch.Tensor, inverse: torch.Tensor):
     """The key/value cache of columns ``[:width]`` for every row, computed once per distinct
     prefix (rows ``first``) and repeated per row (``inverse``). None for a model that
     cannot take one (no ``logits_to_keep`` or no cache with ``batch_select_indices``)."""
     try:
-        cache = model(input_ids=input_ids[first, :width], attention_mask=attention_mask[first, :width],
-                      position_ids=position_ids[first, :width], use_cache=True, logits_to_keep=1).past_key_values
+        out = model(input_ids=input_ids[first, :width], attention_mask=attention_mask[first, :width],
+                    position_ids=position_ids[first, :width], use_cache=True, logits_to_keep=1)
+        cache = out.cache if cache_keyword(model) == "cache" else out.past_key_values
         cache.batch_select_indices(inverse)
     except (TypeError, AttributeError):
         return None
