@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, TypeVar
 
 from entropy_lens.errors import UserError
 from entropy_lens.folders import make_folder, remove_made
@@ -171,3 +171,79 @@ def write_dynamics(result: "DynamicsResult", out_dir: str | os.PathLike) -> list
     path = out / "dynamics.csv"
     result.long.to_csv(path, index=False)
     return [path] + save_figure(plot_dynamics(result), out / "dynamics")
+
+
+def write_heatmap(rollouts, out_file: str | os.PathLike, *, select: Sequence[tuple[Any, int]] | None = None,
+                  top: int | None = None, cap_quantile: float = 0.95, pivotal: bool = True,
+                  reflective: bool = True) -> Path:
+    """Write a heatmap to ``out_file``: ``.html`` a page (several responses), ``.png`` / ``.svg``
+    a figure of one response (``select`` one pair, or the response with the highest mean
+    entropy). Never overwrites; returns the path written."""
+    from entropy_lens.analyses.marks import as_pairs, select_rows
+    from entropy_lens.pages.heatmap import SUFFIXES, heatmap_html
+    from entropy_lens.plots.heatmap import heatmap_figure
+    from entropy_lens.rollouts.load import as_frame, load_rollouts
+
+    out = Path(out_file)
+    suffix = out.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise UserError(f"cannot tell the format of {out} from its suffix {out.suffix or '(none)'!r}",
+                        "name the output file .html (page), .png or .svg (figure)")
+    if out.exists():
+        raise UserError(f"{out} already exists and would be overwritten", "choose a new file name or delete the old file")
+    if suffix == ".html":
+        text = heatmap_html(rollouts, select=select, top=top, cap_quantile=cap_quantile, pivotal=pivotal,
+                            reflective=reflective)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_new(out, text.encode("utf-8"))
+        return out
+    original = as_frame(rollouts)
+    if select is not None:
+        pairs = as_pairs(select)
+        if len(pairs) != 1:
+            raise UserError(f"a {suffix} figure shows one response, {len(pairs)} selected",
+                            "select one (prompt_id, sample_id), or write .html for several")
+        key = pairs[0]
+    else:
+        if top not in (None, 1):
+            raise UserError(f"a {suffix} figure shows one response, top={top} asked",
+                            "pass top=1 or one (prompt_id, sample_id), or write .html for several")
+        frame = load_rollouts(original).frame
+        (i,) = select_rows(frame, top=1)
+        key = (frame["prompt_id"].iloc[i], int(frame["sample_id"].iloc[i]))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.tmp{suffix}")
+    try:
+        heatmap_figure(original, key[0], key[1], tmp, cap_quantile=cap_quantile)
+        if out.exists():
+            raise UserError(f"{out} already exists and would be overwritten", "choose a new file name or delete the old file")
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def write_new(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file (refuses to replace one that appeared meanwhile)."""
+    try:
+        with open(path, "xb") as f:
+            f.write(data)
+    except FileExistsError:
+        raise UserError(f"{path} already exists and would be overwritten", "choose a new file name or delete the old file") from None
+
+
+def write_report(base, rl, out_dir: str | os.PathLike, **options: Any) -> Path:
+    """Write ``report_html(base, rl, **options)`` to ``out_dir/report.html`` (the folder is
+    created if needed; an existing report is never overwritten). Returns the file's path."""
+    from entropy_lens.pages.report import REPORT_FILE, report_html
+
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out} is a file, not a folder", "pass a folder for the report")
+    target = out / REPORT_FILE
+    if target.exists():
+        raise UserError(f"{target} already exists and would be overwritten", "choose a new folder or delete the old report")
+    text = report_html(base, rl, **options)
+    out.mkdir(parents=True, exist_ok=True)
+    write_new(target, text.encode("utf-8"))
+    return target

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from entropy_lens.errors import UserError
-from entropy_lens.pages.heatmap import heatmap_html, write_heatmap
+from entropy_lens.outputs import write_heatmap
+from entropy_lens.pages.heatmap import heatmap_html
 from entropy_lens.plots.colors import COLOR_STOPS, entropy_cap, entropy_color, relative_luminance
 from entropy_lens.pages.html import CSP
 from rollout_factory import make_row, make_table, words_to_tokens

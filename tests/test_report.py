@@ -12,7 +12,8 @@ import pytest
 
 from entropy_lens.errors import UserError
 from entropy_lens.pages.html import CSP
-from entropy_lens.pages.report import SECTIONS, report_html, write_report
+from entropy_lens.outputs import write_report
+from entropy_lens.pages.report import SECTIONS, report_html
 from entropy_lens.stats import newcombe_difference, wilson_interval
 from rollout_factory import make_row, make_table, words_to_tokens
 

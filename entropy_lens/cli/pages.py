@@ -35,7 +35,7 @@ def add_parsers(sub) -> None:
 
 
 def _run_heatmap(args) -> str:
-    from entropy_lens.pages.heatmap import write_heatmap  # moves to outputs.py
+    from entropy_lens.outputs import write_heatmap
     from entropy_lens.rollouts.load import read_rollouts
 
     if args.prompt_id is not None and args.top is not None:
@@ -47,8 +47,7 @@ def _run_heatmap(args) -> str:
 
 
 def _run_report(args) -> str:
-    from entropy_lens.outputs import staged_output
-    from entropy_lens.pages.report import write_report  # moves to outputs.py
+    from entropy_lens.outputs import staged_output, write_report
 
     tables = read_tables_first(args, args.base, args.rl)
     warn_if_same(args.base, args.rl)

@@ -10,27 +10,23 @@ Hovering a token shows its text, position and exact entropy. Pivotal words (caus
 contrastive, sequential, reasoning verbs) are underlined in their category's colour and
 reflective sentences are outlined (the marks: entropy_lens.analyses.marks).
 
-``write_heatmap`` picks HTML, or PNG / SVG (entropy_lens.plots.heatmap's figure of one
+``entropy_lens.outputs.write_heatmap`` picks HTML, or PNG / SVG (entropy_lens.plots.heatmap's figure of one
 response), from the file suffix.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from entropy_lens.analyses.marks import (Marks, all_token_entropies, as_pairs, find_marks, response_key, select_rows,
+from entropy_lens.analyses.marks import (Marks, all_token_entropies, find_marks, response_key, select_rows,
                                          verdict)
-from entropy_lens.errors import UserError
 from entropy_lens.pages.html import escape, page
 from entropy_lens.plots.colors import COLOR_STOPS, entropy_cap, entropy_color, text_color
-from entropy_lens.plots.heatmap import heatmap_figure
 from entropy_lens.plots.pivotal import category_color
 from entropy_lens.rollouts.load import as_frame, load_rollouts
 
@@ -251,59 +247,3 @@ def heatmap_html(rollouts, *, select: Sequence[tuple[Any, int]] | None = None, t
 
 def _sentence_case(text: str) -> str:
     return text[:1].upper() + text[1:]
-
-
-# -- writing ------------------------------------------------------------------------------------------
-
-def write_heatmap(rollouts, out_file: str | os.PathLike, *, select: Sequence[tuple[Any, int]] | None = None,
-                  top: int | None = None, cap_quantile: float = 0.95, pivotal: bool = True,
-                  reflective: bool = True) -> Path:
-    """Write a heatmap to ``out_file``: ``.html`` a page (several responses), ``.png`` / ``.svg``
-    a figure of one response (``select`` one pair, or the response with the highest mean
-    entropy). Never overwrites; returns the path written."""
-    out = Path(out_file)
-    suffix = out.suffix.lower()
-    if suffix not in SUFFIXES:
-        raise UserError(f"cannot tell the format of {out} from its suffix {out.suffix or '(none)'!r}",
-                        "name the output file .html (page), .png or .svg (figure)")
-    if out.exists():
-        raise UserError(f"{out} already exists and would be overwritten", "choose a new file name or delete the old file")
-    if suffix == ".html":
-        text = heatmap_html(rollouts, select=select, top=top, cap_quantile=cap_quantile, pivotal=pivotal,
-                            reflective=reflective)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        _write_new(out, text.encode("utf-8"))
-        return out
-    original = as_frame(rollouts)
-    if select is not None:
-        pairs = as_pairs(select)
-        if len(pairs) != 1:
-            raise UserError(f"a {suffix} figure shows one response, {len(pairs)} selected",
-                            "select one (prompt_id, sample_id), or write .html for several")
-        key = pairs[0]
-    else:
-        if top not in (None, 1):
-            raise UserError(f"a {suffix} figure shows one response, top={top} asked",
-                            "pass top=1 or one (prompt_id, sample_id), or write .html for several")
-        frame = load_rollouts(original).frame
-        (i,) = select_rows(frame, top=1)
-        key = (frame["prompt_id"].iloc[i], int(frame["sample_id"].iloc[i]))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp{suffix}")
-    try:
-        heatmap_figure(original, key[0], key[1], tmp, cap_quantile=cap_quantile)
-        if out.exists():
-            raise UserError(f"{out} already exists and would be overwritten", "choose a new file name or delete the old file")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
-
-
-def _write_new(path: Path, data: bytes) -> None:
-    """Write ``data`` to a new file (refuses to replace one that appeared meanwhile)."""
-    try:
-        with open(path, "xb") as f:
-            f.write(data)
-    except FileExistsError:
-        raise UserError(f"{path} already exists and would be overwritten", "choose a new file name or delete the old file") from None

@@ -1,6 +1,6 @@
 """One self-contained HTML page comparing two checkpoints (a base and an RL model).
 
-``report_html(base, rl)`` returns the page; ``write_report(base, rl, out_dir)`` writes it
+``report_html(base, rl)`` returns the page; ``entropy_lens.outputs.write_report(base, rl, out_dir)`` writes it
 to ``out_dir/report.html``. Sections, each built by one small function (entropy_lens.pages.report_sections for the
 statistics, entropy_lens.pages.report_examples for rare sentences and heatmaps):
 
@@ -20,11 +20,8 @@ those of entropy_lens.stats.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
-from entropy_lens.errors import UserError
 from entropy_lens.pages.html import escape, page
 from entropy_lens.pages.report_context import Context, label
 from entropy_lens.pages.report_examples import section_heatmaps, section_rare
@@ -107,22 +104,3 @@ def report_html(base, rl, *, base_name: str = "base", rl_name: str = "rl", embed
         "Perspective</i>, arXiv 2506.14758). Made by entropy-lens.</p>"
         + skipped + f"<nav class=\"toc\"><b>Contents</b><ol>{toc}</ol></nav>")
     return page(title, head + "".join(body), css="".join(extra_css))
-
-
-def write_report(base, rl, out_dir: str | os.PathLike, **options: Any) -> Path:
-    """Write ``report_html(base, rl, **options)`` to ``out_dir/report.html`` (the folder is
-    created if needed; an existing report is never overwritten). Returns the file's path."""
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out} is a file, not a folder", "pass a folder for the report")
-    target = out / REPORT_FILE
-    if target.exists():
-        raise UserError(f"{target} already exists and would be overwritten", "choose a new folder or delete the old report")
-    text = report_html(base, rl, **options)
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        with open(target, "x", encoding="utf-8") as f:
-            f.write(text)
-    except FileExistsError:
-        raise UserError(f"{target} already exists and would be overwritten", "choose a new folder or delete the old report") from None
-    return target
