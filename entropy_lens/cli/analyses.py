@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from entropy_lens.cli.sources import (add_generation_options, add_single_source, done, generation_config, obtain_rollouts,
-                                      read_tables_first, table_or_generate, warn_if_same)
+from entropy_lens.cli.sources import (add_generation_options, add_paired_sources, add_single_source, done, generation_config, obtain_rollouts,
+                                      paired_sources, single_source)
 from entropy_lens.errors import UserError
 
 COMMANDS = ("pivotal", "reflect", "rare", "passk", "dynamics")
@@ -43,9 +43,7 @@ def add_parsers(sub) -> None:
                        description="Embed the sentences of a base and an RL model's responses; an RL sentence is rare "
                                    "when its mean cosine distance to its k nearest base sentences is in the top 10%%. "
                                    "Writes OUT/rare.csv, OUT/rare_summary.csv and OUT/rare.png/.svg.")
-    p.add_argument("--base", required=True, metavar="MODEL|DIR", help="base model or its rollout directory")
-    p.add_argument("--rl", required=True, metavar="MODEL|DIR", help="RL model or its rollout directory")
-    p.add_argument("--out", required=True, metavar="OUT", help="output directory (new, empty, or an earlier rare output)")
+    add_paired_sources(p, "rare")
     p.add_argument("--k", type=int, default=5, help="nearest base sentences per RL sentence (default: 5)")
     p.add_argument("--quantile", type=float, default=0.9, help="rare = distance above this quantile (default: 0.9)")
     p.add_argument("--embedder", metavar="MODEL", help="sentence-transformers model path or id (default: offline all-MiniLM-L6-v2)")
@@ -107,12 +105,10 @@ def _run_pivotal(args):
     if args.min_count < 1:
         raise UserError(f"--min-count must be >= 1, got {args.min_count}", "pass e.g. --min-count 20")
     lexicon = load_lexicon(args.lexicon)  # a bad lexicon file fails before any work
-    config = None if args.rollouts else generation_config(args)
-    tables = read_tables_first(args, args.rollouts) if args.rollouts else {}
+    table = single_source(args)
 
     def work(out_dir, staging):
-        frame = tables[args.rollouts] if args.rollouts else obtain_rollouts(args.model, out_dir, "rollouts", config)
-        result = pivotal(frame, lexicon=lexicon, word_entropy=args.word_entropy, min_count=args.min_count)
+        result = pivotal(table(out_dir), lexicon=lexicon, word_entropy=args.word_entropy, min_count=args.min_count)
         write_pivotal(result, staging)
         return done(out_dir, "pivotal.csv, pivotal_words.csv, pivotal.png/.svg", result)
     return staged_output(args.out, args.command, work)
@@ -123,12 +119,10 @@ def _run_reflect(args):
     from entropy_lens.outputs import staged_output, write_reflect
 
     compile_pattern(args.pattern)  # a bad pattern fails before any work
-    config = None if args.rollouts else generation_config(args)
-    tables = read_tables_first(args, args.rollouts) if args.rollouts else {}
+    table = single_source(args)
 
     def work(out_dir, staging):
-        frame = tables[args.rollouts] if args.rollouts else obtain_rollouts(args.model, out_dir, "rollouts", config)
-        result = reflect(frame, pattern=args.pattern)
+        result = reflect(table(out_dir), pattern=args.pattern)
         write_reflect(result, staging)
         return done(out_dir, "sentences.parquet, reflect.csv, reflect.png/.svg", result)
     return staged_output(args.out, args.command, work)
@@ -139,14 +133,10 @@ def _run_rare(args):
     from entropy_lens.outputs import staged_output, write_rare
 
     check_options(args.k, args.quantile)
-    tables = read_tables_first(args, args.base, args.rl)
-    warn_if_same(args.base, args.rl)
-    if len(tables) < 2:
-        generation_config(args)
+    base_and_rl = paired_sources(args)
 
     def work(out_dir, staging):
-        base = table_or_generate(args, tables, args.base, out_dir, "rollouts-base")
-        rl = table_or_generate(args, tables, args.rl, out_dir, "rollouts-rl")
+        base, rl = base_and_rl(out_dir)
         result = rare(base, rl, k=args.k, quantile=args.quantile, embedder=args.embedder)
         write_rare(result, staging)
         return done(out_dir, "rare.csv, rare_summary.csv, rare.png/.svg", result)

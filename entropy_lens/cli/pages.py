@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from entropy_lens.cli.sources import add_generation_options, generation_config, read_tables_first, table_or_generate, warn_if_same
+from entropy_lens.cli.sources import add_generation_options, add_paired_sources, paired_sources
 from entropy_lens.errors import UserError
 
 COMMANDS = ("heatmap", "report")
@@ -27,9 +27,7 @@ def add_parsers(sub) -> None:
                        description="Accuracy, response length, entropy distributions, pivotal tokens, reflective "
                                    "sentences, rare behaviours and heatmaps of a base and an RL checkpoint, side by side, "
                                    "in OUT/report.html (self-contained: no network).")
-    p.add_argument("--base", required=True, metavar="MODEL|DIR", help="base model or its rollout directory")
-    p.add_argument("--rl", required=True, metavar="MODEL|DIR", help="RL model or its rollout directory")
-    p.add_argument("--out", required=True, metavar="OUT", help="output directory (new, empty, or an earlier report output)")
+    add_paired_sources(p, "report")
     p.add_argument("--embedder", metavar="MODEL", help="sentence-transformers model for rare behaviours (default: offline all-MiniLM-L6-v2)")
     add_generation_options(p)
 
@@ -49,14 +47,10 @@ def _run_heatmap(args) -> str:
 def _run_report(args) -> str:
     from entropy_lens.outputs import staged_output, write_report
 
-    tables = read_tables_first(args, args.base, args.rl)
-    warn_if_same(args.base, args.rl)
-    if len(tables) < 2:
-        generation_config(args)
+    base_and_rl = paired_sources(args)
 
     def work(out_dir, staging):
-        base = table_or_generate(args, tables, args.base, out_dir, "rollouts-base")
-        rl = table_or_generate(args, tables, args.rl, out_dir, "rollouts-rl")
+        base, rl = base_and_rl(out_dir)
         write_report(base, rl, staging, base_name=Path(args.base).name, rl_name=Path(args.rl).name,
                      embedder=args.embedder)
         return f"wrote {out_dir / 'report.html'}"

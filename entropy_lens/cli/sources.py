@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import fields, replace
+from typing import Any, Callable
 from pathlib import Path
 
 from entropy_lens.cli.flags import add_config_flags
@@ -37,6 +38,13 @@ def add_single_source(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--rollouts", metavar="DIR", help="an existing rollout directory (generate/score --out)")
 
 
+def add_paired_sources(parser: argparse.ArgumentParser, command: str) -> None:
+    """``--base``, ``--rl`` and ``--out`` of a command comparing two models (see paired_sources)."""
+    parser.add_argument("--base", required=True, metavar="MODEL|DIR", help="base model or its rollout directory")
+    parser.add_argument("--rl", required=True, metavar="MODEL|DIR", help="RL model or its rollout directory")
+    parser.add_argument("--out", required=True, metavar="OUT", help=f"output directory (new, empty, or an earlier {command} output)")
+
+
 def is_rollout_dir(path: str | Path) -> bool:
     p = Path(path)
     return p.is_dir() and ((p / RUN_FILE).is_file() or any(SHARD_PATTERN.match(x.name) for x in p.iterdir()))
@@ -63,18 +71,17 @@ def obtain_rollouts(model_or_dir: str, out_dir: Path, name: str, generate_config
     return run_generate(replace(generate_config, model=model_or_dir), out_dir / name, show_progress=show_progress)
 
 
-def read_tables_first(args: argparse.Namespace, *values: str):
-    """Read the given rollout tables before OUT is touched, so a bad table leaves nothing behind.
-    Returns {value: DataFrame} for the values that are tables (the rest are models)."""
+def single_source(args: argparse.Namespace) -> Callable[[Path], Any]:
+    """For an analysis of one table: read ``--rollouts`` now, before OUT is touched (a bad table
+    leaves nothing behind), or check the generation options of ``--model``; returns
+    ``obtain(out_dir)``, which gives the table (generated into ``out_dir/rollouts``)."""
     from entropy_lens.rollouts.load import read_rollouts
 
-    return {value: read_rollouts(value) for value in values if value == getattr(args, "rollouts", None) or is_table(value)}
-
-
-def table_or_generate(args, tables: dict, value: str, out_dir: Path, name: str):
-    if value in tables:
-        return tables[value]
-    return obtain_rollouts(value, out_dir, name, generation_config(args))
+    if args.rollouts:
+        frame = read_rollouts(args.rollouts)
+        return lambda out_dir: frame
+    config = generation_config(args)
+    return lambda out_dir: obtain_rollouts(args.model, out_dir, "rollouts", config)
 
 
 def warn_if_same(base: str, rl: str) -> None:
@@ -89,6 +96,22 @@ def warn_if_same(base: str, rl: str) -> None:
     if paths[0].resolve() == paths[1].resolve():
         print(f"warning: --base and --rl are the same ({base}): every sentence is its own nearest neighbour, "
               "so nothing can be rare; pass the base and the RL model's tables", file=sys.stderr)
+
+
+def paired_sources(args: argparse.Namespace) -> Callable[[Path], tuple]:
+    """For ``rare`` and ``report``: check ``--base`` and ``--rl`` now (tables are read, the
+    generation options checked), and return ``obtain(out_dir) -> (base, rl)``, which
+    generates a side given as a model into ``out_dir/rollouts-base`` or ``rollouts-rl``."""
+    from entropy_lens.rollouts.load import read_rollouts
+
+    tables = {value: read_rollouts(value) for value in (args.base, args.rl) if is_table(value)}
+    warn_if_same(args.base, args.rl)
+    config = generation_config(args) if len(tables) < 2 else None
+
+    def obtain(out_dir: Path) -> tuple:
+        return tuple(tables[value] if value in tables else obtain_rollouts(value, out_dir, f"rollouts-{side}", config)
+                     for value, side in ((args.base, "base"), (args.rl, "rl")))
+    return obtain
 
 
 def done(out_dir: Path, files: str, result) -> str:
