@@ -34,7 +34,8 @@ demo: setup
 # The training demo: GRPO on SmolLM2 and the built-in arithmetic tasks, the same seed with
 # each shaping mode (about 11 minutes per run on 2 cores), then their curves side by side,
 # pass@k of the base model and the three checkpoints, and a base-vs-RL report.
-# An interrupted run resumes from its last checkpoint; a finished one is left as it is.
+# An interrupted run resumes from its last checkpoint (--resume-or-start; one stopped before its
+# first checkpoint starts again); a finished one is left as it is.
 TRAIN_OUT ?= runs/demo
 TRAIN_STEPS ?= 120
 TRAIN_ARGS = --model smollm2 --tasks arithmetic --algorithm grpo --steps $(TRAIN_STEPS) --prompts-per-step 4 \
@@ -45,7 +46,7 @@ EVAL_ARGS = --tasks arithmetic --limit 64 --n 8 --max-new-tokens 32 --batch-size
 
 train-demo: setup
 	@for shaping in none entropy-adv entropy-reg; do \
-		$(BIN)/entropy-lens train $(TRAIN_ARGS) --shaping $$shaping --out $(TRAIN_OUT)/$$shaping --resume || exit $$?; \
+		$(BIN)/entropy-lens train $(TRAIN_ARGS) --shaping $$shaping --out $(TRAIN_OUT)/$$shaping --resume-or-start || exit $$?; \
 	done
 	$(BIN)/entropy-lens dynamics $(TRAIN_OUT)/none $(TRAIN_OUT)/entropy-adv $(TRAIN_OUT)/entropy-reg --smooth 10 \
 		--out $(TRAIN_OUT)/dynamics

@@ -1,4 +1,4 @@
-"""Entropy-based advantage shaping: A + min(alpha * H.detach(), |A| / kappa) (METHOD.md section 5)."""
+"""Entropy-based advantage shaping: A + min(alpha * H.detach(), |A| / kappa) (docs/method.md §5)."""
 
 import pytest
 import torch

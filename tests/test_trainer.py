@@ -3,6 +3,8 @@ safety, checkpoints, the run folder and bad settings."""
 
 import argparse
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -192,6 +194,26 @@ def test_text_metrics_by_hand():
     assert pivotal_entropies(text, offsets, entropy) == [0.1, 0.3, 0.5]
 
 
+def test_pivotal_entropy_takes_the_token_the_pivotal_analysis_takes():
+    # the word's first character is written by two tokens (an empty span, then the rest, as for
+    # a multi-byte character): `entropy-lens pivotal` takes the first of them, and so does the trainer
+    assert pivotal_entropies("Thus, x", [[0, 0], [0, 4], [4, 7]], [0.9, 0.1, 0.2]) == [0.9]
+    assert pivotal_entropies("", [], []) == []
+
+
+def test_a_log_from_before_the_rename_reads_with_rollout_entropy(tmp_path):
+    from entropy_lens_trainer.metrics import MetricsLog
+
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps({"step": i, "entropy": h}) + "\n"
+                                                    for i, h in ((1, 1.5), (2, 1.25))))
+    assert read_metrics(tmp_path)["rollout_entropy"].tolist() == [1.5, 1.25]
+    log = MetricsLog(tmp_path, resume_step=1)  # resuming such a run renames the lines it keeps
+    log.write({"step": 2, "rollout_entropy": 1.0})
+    log.close()
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert rows == [{"step": 1, "rollout_entropy": 1.5}, {"step": 2, "rollout_entropy": 1.0}]
+
+
 # ------------------------------------------------------------------------------ training
 
 
@@ -228,7 +250,7 @@ def test_resume_reproduces_the_uninterrupted_run(tiny_model_dir, tmp_path, algor
                     verbose=False)
     assert resumed["step"].tolist() == list(range(1, steps + 1))
     columns = [c for c in straight.columns if c not in TIMING]
-    assert {"reward_mean", "loss", "entropy", "entropy_share", "grad_norm"} <= set(columns)
+    assert {"reward_mean", "loss", "rollout_entropy", "entropy_share", "grad_norm"} <= set(columns)
     a = straight[columns].iloc[2:].reset_index(drop=True)
     b = resumed[columns].iloc[2:].reset_index(drop=True)
     assert a.equals(b), (a.T, b.T)
@@ -246,7 +268,7 @@ def test_micro_batches_change_nothing_but_rounding(tiny_model_dir, tmp_path):
                   verbose=False)
     parts = train(_cfg(tiny_model_dir, batch_size=3, **settings), tmp_path / "parts", reward_fn=_says("answer"),
                   verbose=False)
-    for key in ("reward_mean", "entropy", "loss", "grad_norm", "entropy_share", "clip_fraction", "approx_kl", "kl"):
+    for key in ("reward_mean", "rollout_entropy", "loss", "grad_norm", "entropy_share", "clip_fraction", "approx_kl", "kl"):
         # approx_kl and kl are differences of nearly equal log-probs: rounding shows at 1e-5
         assert parts[key].tolist() == pytest.approx(whole[key].tolist(), rel=1e-4, abs=1e-5), key
 
@@ -306,7 +328,7 @@ def test_run_folder_holds_config_metrics_events_and_usable_checkpoints(tiny_mode
     saved = TrainConfig.from_yaml(out / "config.yaml")
     assert saved.shaping == "entropy-reg" and saved.alpha == 0.4  # alpha resolved for the algorithm
     frame = read_metrics(out)
-    expected = {"step", "reward_mean", "accuracy", "response_length", "entropy", "entropy_share", "pivotal_entropy",
+    expected = {"step", "reward_mean", "accuracy", "response_length", "rollout_entropy", "entropy_share", "pivotal_entropy",
                 "reflection_frequency", "repetition_rate", "clip_fraction", "approx_kl", "kl", "grad_norm",
                 "tokens_per_s", "skipped_updates", "skipped_updates_total", "loss", "lr"}
     assert expected <= set(frame.columns)
@@ -324,7 +346,7 @@ def test_run_folder_holds_config_metrics_events_and_usable_checkpoints(tiny_mode
     acc = tb.EventAccumulator(str(out / "tensorboard"))
     acc.Reload()
     assert [e.step for e in acc.Scalars("reward_mean")] == [1, 2]
-    assert acc.Scalars("entropy")[0].value == pytest.approx(frame["entropy"][0], rel=1e-6)
+    assert acc.Scalars("rollout_entropy")[0].value == pytest.approx(frame["rollout_entropy"][0], rel=1e-6)
 
 
 def test_a_crash_during_save_leaves_the_last_good_checkpoint(tiny, tmp_path, monkeypatch):
@@ -379,10 +401,10 @@ def test_ppo_accepts_a_group_of_one():
 
 
 def _parse(argv):
-    from entropy_lens.cli.train import add_train_parser, train_config_from_args
+    from entropy_lens.cli.train import add_parsers, train_config_from_args
 
     parser = argparse.ArgumentParser()
-    add_train_parser(parser.add_subparsers(dest="command"))
+    add_parsers(parser.add_subparsers(dest="command"))
     return train_config_from_args(parser.parse_args(["train", *argv]))
 
 
@@ -412,12 +434,13 @@ def test_cli_flag_errors_are_user_errors(tmp_path):
 
 
 def test_cli_trains_then_resumes_from_the_run_config(tiny_model_dir, tmp_path, monkeypatch):
-    from entropy_lens.cli.train import add_train_parser, run_train
+    from entropy_lens.cli.train import add_parsers
+    from entropy_lens.cli.train import run as run_train
 
     (tmp_path / "word_reward.py").write_text("def score(response, answer):\n    return 1.0 if 'answer' in response else -1.0\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     parser = argparse.ArgumentParser()
-    add_train_parser(parser.add_subparsers(dest="command"))
+    add_parsers(parser.add_subparsers(dest="command"))
     out = tmp_path / "run"
     first = ["train", "--out", str(out), "--model", str(tiny_model_dir), "--device", "cpu", "--limit", "4",
              "--prompts-per-step", "2", "--max-new-tokens", "6", "--steps", "1", "--reward", "word_reward:score",
@@ -448,6 +471,128 @@ def test_run_folder_guards(tiny_model_dir, tmp_path):
     assert not (tmp_path / "fresh").exists()
     # resuming a finished run again is a no-op that returns its metrics
     assert train(_cfg(tiny_model_dir, steps=1), out, resume=True, verbose=False)["step"].tolist() == [1]
+
+
+def _run_folder(kind, path, model_dir):
+    """A run folder of one kind, made by hand (no training)."""
+    if kind == "absent":
+        return path
+    path.mkdir()
+    if kind == "empty":
+        return path
+    if kind == "not a run":
+        (path / "notes.md").write_text("mine")
+        return path
+    cfg = _cfg(model_dir)
+    cfg.alpha = cfg.effective_alpha  # as train() writes it
+    cfg.write_yaml(path / "config.yaml")
+    (path / "metrics.jsonl").write_text(json.dumps({"step": 1}) + "\n")
+    (path / "tensorboard").mkdir()
+    (path / "checkpoints" / ".partial-step-000002-x").mkdir(parents=True)  # a save that was killed
+    if kind == "checkpointed":
+        (path / "checkpoints" / "step-000001" / "trainer_state").mkdir(parents=True)
+        (path / "checkpoints" / "step-000001" / "trainer_state" / "state.json").write_text("{}")
+    if kind == "stopped, and the user's file":
+        (path / "notes.md").write_text("mine")
+    return path
+
+
+START, RESTART, CONTINUE = "start", "restart", "continue"
+
+
+@pytest.mark.parametrize("kind, new, resume, or_start", [
+    ("absent", START, "does not exist, so there is no run", START),
+    ("empty", START, "is empty, so there is no run", START),
+    ("checkpointed", "pass --resume", CONTINUE, CONTINUE),
+    ("stopped", RESTART, "holds no checkpoint", RESTART),
+    ("stopped, and the user's file", "files other than a run's", "holds no checkpoint", "files other than a run's"),
+    ("not a run", "already holds files", "not a training run", "not a training run"),
+])
+def test_what_each_mode_does_with_each_run_folder(kind, new, resume, or_start, tiny_model_dir, tmp_path):
+    """The table of entropy_lens_trainer.rundir: start, restart, continue, or an error naming the folder."""
+    from entropy_lens_trainer.rundir import plan_run
+
+    out = _run_folder(kind, tmp_path / "run", tiny_model_dir)
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    for mode, expected in ((False, new), (True, resume), ("or-start", or_start)):
+        if expected in (START, RESTART, CONTINUE):
+            plan = plan_run(out, _cfg(tiny_model_dir), mode)
+            got = CONTINUE if plan.checkpoint else RESTART if plan.restart else START
+            assert got == expected, mode
+            assert plan.start_step == (1 if got == CONTINUE else 0)
+        else:
+            with pytest.raises(UserError, match=expected) as error:
+                plan_run(out, _cfg(tiny_model_dir), mode)
+            assert str(out) in str(error.value)
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before  # planning writes nothing
+
+
+def test_resume_flags_of_the_cli(tmp_path):
+    from entropy_lens.cli.train import add_parsers
+
+    parser = argparse.ArgumentParser()
+    add_parsers(parser.add_subparsers(dest="command"))
+    out = ["train", "--out", str(tmp_path)]
+    assert parser.parse_args(out).resume is False
+    assert parser.parse_args(out + ["--resume"]).resume is True
+    assert parser.parse_args(out + ["--resume-or-start"]).resume == "or-start"
+    with pytest.raises(SystemExit):
+        parser.parse_args(out + ["--resume", "--resume-or-start"])
+
+
+def test_a_run_stopped_before_its_first_checkpoint_is_started_again(tiny_model_dir, tmp_path):
+    """Stopped in step 2 with no checkpoint: --resume has nothing to continue, the same
+    command takes step 1 again (identically) and finishes; one TensorBoard file remains."""
+    out = tmp_path / "run"
+    cfg = _cfg(tiny_model_dir, steps=2, max_new_tokens=6)
+    calls = {"n": 0}
+
+    def stop_in_step_two(response, answer):
+        calls["n"] += 1
+        if calls["n"] > cfg.rollout_batch:
+            raise KeyboardInterrupt
+        return 1.0 if "answer" in response else -1.0
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, out, reward_fn=stop_in_step_two, verbose=False)
+    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "metrics.jsonl", "tensorboard"]
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 1
+    with pytest.raises(UserError, match="holds no checkpoint"):
+        train(cfg, out, resume=True, verbose=False)
+
+    again = train(cfg, out, reward_fn=_says("answer"), verbose=False)
+    assert again["step"].tolist() == [1, 2]
+    first_before = {k: v for k, v in json.loads(lines[0]).items() if k not in TIMING}
+    first_again = {k: v for k, v in json.loads((out / "metrics.jsonl").read_text().splitlines()[0]).items()
+                   if k not in TIMING}
+    assert first_again == first_before
+    assert len(list((out / "tensorboard").glob("events.out.tfevents.*"))) == 1
+    assert ckpt.latest_checkpoint(out).name == "step-000002"
+
+
+def test_bad_settings_and_run_folders_are_refused_before_torch_is_imported(tmp_path):
+    """`entropy-lens train` in a fresh process: exit 2, one line each, no torch or transformers
+    imported and no --out folder made."""
+    out = tmp_path / "X"
+    cases = [(["--steps", "0"], "--steps must be >= 1"),
+             (["--shaping", "entropy-adv", "--kappa", "1"], "--kappa must be > 1"),
+             (["--group-size", "1"], "grpo needs --group-size >= 2"),
+             (["--max-new-tokens", "0"], "--max-new-tokens must be >= 1"),
+             (["--resume"], f"--resume: {out} does not exist")]
+    code = ("import json, sys\n"
+            "from entropy_lens.cli.main import main\n"
+            "codes = [main(['train', *argv, '--out', sys.argv[1]]) for argv in json.loads(sys.argv[2])]\n"
+            "print(json.dumps([codes, [m for m in ('torch', 'transformers') if m in sys.modules]]))\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(out), json.dumps([argv for argv, _ in cases])],
+                          capture_output=True, text=True, timeout=120)
+    codes, heavy = json.loads(proc.stdout)
+    assert codes == [2] * len(cases) and heavy == [], proc.stderr
+    errors = proc.stderr.splitlines()
+    assert len(errors) == len(cases), proc.stderr
+    for line, (_, message) in zip(errors, cases):
+        assert line.startswith("error: ") and message in line, line
+    assert not out.exists()
 
 
 def test_reward_spec_loading(tmp_path, monkeypatch):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -23,29 +22,9 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 
-_STEP_DIR = re.compile(r"^step-(\d+)$")
+from .rundir import checkpoint_dir, latest_checkpoint, remove_partial
 
-
-def checkpoint_dir(run_dir: Path) -> Path:
-    return Path(run_dir) / "checkpoints"
-
-
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    """The complete checkpoint with the highest step in ``run_dir``, or None."""
-    root = checkpoint_dir(run_dir)
-    found = []
-    for path in root.glob("step-*") if root.is_dir() else []:
-        match = _STEP_DIR.match(path.name)
-        if match and (path / "trainer_state" / "state.json").is_file():
-            found.append((int(match.group(1)), path))
-    return max(found)[1] if found else None
-
-
-def remove_partial(run_dir: Path) -> None:
-    """Delete temporary folders left by a save that was killed."""
-    root = checkpoint_dir(run_dir)
-    for path in root.glob(".partial-*") if root.is_dir() else []:
-        shutil.rmtree(path, ignore_errors=True)
+__all__ = ["checkpoint_dir", "latest_checkpoint", "remove_partial", "save_checkpoint", "load_training_state"]
 
 
 def save_checkpoint(run_dir: Path, step: int, *, model, tokenizer, optimizer, scheduler, state: dict[str, Any],

@@ -1,20 +1,23 @@
-"""``TrainConfig``: every trainer setting, its default and its help text in one place.
+"""``TrainConfig``: every trainer setting, its default and its help text.
 
 The same dataclass feeds the CLI flags (``entropy-lens train --help``), the YAML file of
-``--config`` and the ``config.yaml`` written into each run folder. No torch import here.
+``--config`` and the ``config.yaml`` written into each run folder. The settings that mean
+what they mean in ``generate`` and ``score`` (the model and how it is loaded, how a problem
+becomes a prompt, ``--limit``, ``--max-new-tokens``) are those commands' own option groups
+of ``entropy_lens.measure.config``; only the ones whose default or meaning differs are
+declared again here, each saying why. No torch import here (nor in what it imports), so
+bad settings are reported at once.
 """
 
 from __future__ import annotations
 
-import types
-import typing
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from entropy_lens.measure.config import option as _opt
 from entropy_lens.errors import UserError
-from entropy_lens.measure.prompts import DEFAULT_INSTRUCTION
+from entropy_lens.measure.config import GenerateConfig, ModelSource, PromptOptions, field_types, option_like
+from entropy_lens.measure.config import option as _opt
 
 ALGORITHMS = ("grpo", "ppo")
 SHAPINGS = ("none", "entropy-adv", "entropy-reg")
@@ -25,21 +28,20 @@ DEFAULT_ALPHA = {"grpo": 0.4, "ppo": 0.1}  # the paper's values
 RESUMABLE_CHANGES = ("steps", "save_every", "device", "batch_size")
 
 
-
-
 @dataclass
-class TrainConfig:
-    # what to train, on what
-    model: str = _opt("smollm2", "policy to train: HF id, local folder, .gguf file, or 'smollm2' (offline default)")
+class TrainConfig(PromptOptions, ModelSource):
+    """Fields first from ``ModelSource`` (model, device, dtype, trust_remote_code), then
+    ``PromptOptions`` (instruction, chat_template), then the trainer's own."""
+
+    # Training keeps float32 master weights unless told otherwise (the optimiser's small
+    # updates vanish in bfloat16), where generate/score default to bfloat16 on a GPU; and
+    # float16 is refused. So the default and the choices differ: the trainer's own help.
+    dtype: str = _opt("float32", "weights and training dtype: float32, bfloat16, or auto (bfloat16 on a GPU); entropy and losses are always float32")
+    # what to train on. Not generate's --tasks help: the default reward needs an answer column
     tasks: str = _opt("arithmetic", "training problems: a built-in task set, a known HF dataset id, or a local JSONL/Parquet file with prompt and answer columns")
-    limit: int | None = _opt(None, "use only the first N problems")
+    limit: int | None = option_like(GenerateConfig, "limit")
     reward: str | None = _opt(None, "reward function 'module:function' called as f(response, answer) -> float "
                                     "(default: +1 if the final answer is correct, -1 otherwise)")
-    instruction: str = _opt(DEFAULT_INSTRUCTION, "text appended to each problem in the user message")
-    chat_template: bool = _opt(True, "wrap prompts in the tokenizer's chat template (--no-chat-template for base models)")
-    device: str = _opt("auto", "auto (cuda if present), cpu, cuda, cuda:N")
-    dtype: str = _opt("float32", "weights and training dtype: float32, bfloat16, or auto (bfloat16 on a GPU); entropy and losses are always float32")
-    trust_remote_code: bool = _opt(False, "run code shipped inside the model folder (off by default)")
     # algorithm and shaping
     algorithm: str = _opt("grpo", "policy-gradient algorithm", choices=list(ALGORITHMS))
     shaping: str = _opt("none", "entropy term: none, entropy-adv (add min(alpha*H, |A|/kappa) to the advantage, "
@@ -52,9 +54,14 @@ class TrainConfig:
     steps: int = _opt(100, "training steps (one rollout batch and its updates per step)")
     prompts_per_step: int = _opt(4, "problems per rollout batch")
     group_size: int = _opt(4, "responses sampled per problem (G); grpo needs >= 2")
-    max_new_tokens: int = _opt(256, "maximum response length in tokens")
+    # generate's option; a shorter default, since every step samples a whole rollout batch
+    max_new_tokens: int = option_like(GenerateConfig, "max_new_tokens", 256)
+    # Not generate's sampling options: the trained log-probs and the logged entropy are at this
+    # temperature too (generate records them at --entropy-temperature), and sampling must be
+    # on-policy, so 1.0 and top-p off by default (generate: 0.6 and 0.95).
     temperature: float = _opt(1.0, "rollout sampling temperature; also the temperature of the trained log-probs and entropy")
     top_p: float = _opt(1.0, "rollout nucleus sampling threshold (1.0 = off; anything else makes rollouts off-policy)")
+    # Not generate's --batch-size: here it is also the micro-batch of the gradient accumulation
     batch_size: int = _opt(8, "sequences per forward pass, in sampling and in the updates (gradients are accumulated "
                               "over a minibatch); it changes memory and speed, the results only up to float rounding")
     # policy optimisation
@@ -74,7 +81,7 @@ class TrainConfig:
     gamma: float = _opt(1.0, "ppo: GAE discount")
     lam: float = _opt(1.0, "ppo: GAE lambda")
     value_clip: float = _opt(0.5, "ppo: clip range of the value update")
-    # bookkeeping
+    # bookkeeping (not generate's --seed help: more than the sampling streams derive from it)
     seed: int = _opt(0, "random seed: prompt order, sampling streams and minibatch order derive from it")
     save_every: int = _opt(50, "write a checkpoint every N steps (and always at the end); 0 = only at the end")
 
@@ -143,8 +150,8 @@ class TrainConfig:
         if unknown:
             raise UserError(f"{source} has unknown setting(s): {', '.join(unknown)}",
                             "see `entropy-lens train --help` for the settings (YAML keys use underscores)")
-        hints = typing.get_type_hints(cls)
-        return cls(**{name: _coerce(value, hints[name], name, source) for name, value in values.items()})
+        types = field_types(cls)
+        return cls(**{name: _coerce(value, *types[name], name, source) for name, value in values.items()})
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "TrainConfig":
@@ -172,11 +179,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return values
 
 
-def _coerce(value: Any, hint: Any, name: str, source: str) -> Any:
-    """``value`` as type ``hint`` (int, float, bool, str, or one of them | None)."""
-    args = typing.get_args(hint)
-    optional = typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args
-    base = next((a for a in args if a is not type(None)), str) if optional else hint
+def _coerce(value: Any, base: type, optional: bool, name: str, source: str) -> Any:
+    """``value`` as type ``base`` (int, float, bool or str), or None where ``optional``."""
     if value is None or (optional and isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
         if optional:
             return None

@@ -24,7 +24,6 @@ from typing import Any
 
 import torch
 
-from entropy_lens.errors import UserError
 from entropy_lens.measure.models import load_model, resolve_model_source
 from entropy_lens.measure.sampling import stream_seed
 from entropy_lens.shaping import shape_advantages
@@ -33,10 +32,11 @@ from entropy_lens.tasks.load import load_tasks
 from . import advantages as adv
 from . import checkpoint as ckpt
 from . import losses, rollout
-from .config import RESUMABLE_CHANGES, TrainConfig
+from .config import TrainConfig
 from .critic import build_critic
 from .metrics import MetricsLog, read_metrics, rollout_metrics
 from .rewards import RewardFn, load_reward, score_responses
+from .rundir import plan_run
 
 
 @dataclasses.dataclass
@@ -267,21 +267,25 @@ def _per_token(batch, size: int, fn) -> torch.Tensor:
 # ------------------------------------------------------------------------------- the run
 
 
-def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, reward_fn: RewardFn | None = None,
+def train(cfg: TrainConfig, out: str | Path, *, resume: bool | str = False, reward_fn: RewardFn | None = None,
           verbose: bool = True):
     """Train the policy ``cfg.model`` for ``cfg.steps`` steps into the run folder ``out``.
 
     ``reward_fn(response, answer) -> float`` replaces the outcome reward (+1 correct, -1
-    otherwise). With ``resume`` a run stopped after a checkpoint continues from its latest
-    one. Returns the metrics of every step so far (pandas DataFrame, one row per step).
+    otherwise). ``resume``: False starts a new run, True continues the run in ``out`` from
+    its latest checkpoint (there must be one), ``"or-start"`` does whichever applies; a run
+    stopped before its first checkpoint is started again (see ``rundir``). Returns the
+    metrics of every step so far (pandas DataFrame, one row per step).
     """
     cfg = dataclasses.replace(cfg.validate(), alpha=cfg.effective_alpha)
     reward_fn = reward_fn or load_reward(cfg.reward)
     run_dir = Path(out)
-    last = _prepare_run_dir(run_dir, cfg, resume)
-    start = 0 if last is None else int(last.name.split("-")[1])
+    plan = plan_run(run_dir, cfg, resume)
+    last, start = plan.checkpoint, plan.start_step
     if start >= cfg.steps:  # nothing left to do: a finished run resumed again
         return read_metrics(run_dir)
+    if last is not None:
+        ckpt.remove_partial(run_dir)
     problems = load_tasks(cfg.tasks, cfg.limit)
     torch.manual_seed(cfg.seed)
 
@@ -303,10 +307,12 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, reward_fn:
                                          critic_optimizer=t.critic_optimizer)
         t.skipped_total = int(state.get("skipped_total", 0))
 
-    # the run folder appears only once everything loaded: a bad setting leaves nothing behind
+    # the run folder appears (or a stopped run's files go) only once everything loaded: a bad
+    # setting leaves nothing behind
+    plan.clear_stopped_run()
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg.write_yaml(run_dir / "config.yaml")
-    log = MetricsLog(run_dir, resume_step=start if resume else None)
+    log = MetricsLog(run_dir, resume_step=start if last is not None else None)
     try:
         for step in range(start + 1, cfg.steps + 1):
             row = train_step(t, step)
@@ -339,29 +345,6 @@ def _progress_line(row: dict[str, Any], total: int) -> str:
         value = row.get(key)
         return "-" if value is None else format(value, spec)
     return (f"step {row['step']}/{total}  reward {fmt('reward_mean')}  acc {fmt('accuracy', '.2f')}  "
-            f"entropy {fmt('entropy')}  len {fmt('response_length', '.1f')}  loss {fmt('loss', '.4f')}  "
+            f"rollout entropy {fmt('rollout_entropy')}  len {fmt('response_length', '.1f')}  loss {fmt('loss', '.4f')}  "
             f"{fmt('tokens_per_s', '.1f')} tok/s  {fmt('step_s', '.1f')} s")
 
-
-def _prepare_run_dir(run_dir: Path, cfg: TrainConfig, resume: bool) -> Path | None:
-    """Check ``run_dir`` against ``cfg``; returns the checkpoint to resume from, if any."""
-    saved_path = run_dir / "config.yaml"
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UserError(f"--out {run_dir} is a file", "pass a folder for the run")
-    occupied = run_dir.is_dir() and any(run_dir.iterdir())
-    if occupied and not resume:
-        raise UserError(f"--out {run_dir} already holds files", "pass --resume to continue that run, or a new folder")
-    if occupied and not saved_path.is_file():
-        raise UserError(f"--out {run_dir} is not a training run (no config.yaml)", "pass the folder of an earlier run, or a new one")
-    last = None
-    if occupied:
-        saved = TrainConfig.from_yaml(saved_path).to_dict()
-        ours = cfg.to_dict()
-        differ = [k for k in ours if k not in RESUMABLE_CHANGES and saved.get(k) != ours[k]]
-        if differ:
-            shown = ", ".join(f"{k} ({saved.get(k)!r} there, {ours[k]!r} now)" for k in differ[:3])
-            raise UserError(f"--resume with settings that differ from the run in {run_dir}: {shown}",
-                            "resume with the run's own settings (--config OUT/config.yaml), or start a new --out")
-        ckpt.remove_partial(run_dir)
-        last = ckpt.latest_checkpoint(run_dir)
-    return last

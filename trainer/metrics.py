@@ -1,4 +1,4 @@
-"""Per-step training dynamics (METHOD.md section 7) and where they are written.
+"""Per-step training dynamics (docs/method.md §7) and where they are written.
 
 ``MetricsLog`` appends one JSON object per step to ``RUN/metrics.jsonl`` and the same
 numbers to TensorBoard (``RUN/tensorboard``). The keys (null when undefined for the step):
@@ -9,13 +9,18 @@ reward_mean            mean reward of the rollout batch
 accuracy               share of responses with reward > 0 (= correct, for the default reward)
 response_length        mean response length, tokens (EOS included)
 truncated_share        share of responses cut at max_new_tokens
-entropy                mean token entropy of the sampling policy over response tokens, nats
-                       (exact, full vocabulary, at the rollout temperature)
+rollout_entropy        mean token entropy of the sampling policy over response tokens, nats
+                       (exact, full vocabulary, at the rollout temperature; not a rollout
+                       table's ``entropy``, which is at --entropy-temperature, default 1.0;
+                       runs logged before the rename call it ``entropy``: ``read_metrics``
+                       and a resumed run's log give it the new name)
 train_entropy          the same from the training forward passes, averaged over updates
 entropy_share          sum psi / sum |A_shaped| over response tokens and updates (0 without
                        entropy-adv: there is no psi)
-pivotal_entropy        mean entropy at the first token of pivotal words (pivotal_count of them)
-reflection_frequency   reflective sentences per response
+pivotal_entropy        mean entropy at the first token of pivotal words (pivotal_count of them),
+                       the words and token rule of ``entropy-lens pivotal``
+reflection_frequency   reflective sentences per response (the sentences and pattern of
+                       ``entropy-lens reflect``)
 repetition_rate        mean over responses of 1 - distinct 4-grams / 4-grams (tokens)
 loss                   mean total policy loss of the updates
 clip_fraction          share of tokens whose clipped term was active
@@ -35,15 +40,16 @@ rollout_s, step_s      seconds spent sampling, and on the whole step
 
 from __future__ import annotations
 
-import bisect
 import functools
 import json
 import math
-import re
 from pathlib import Path
 from typing import Any, Sequence
 
 from .events import EventWriter
+
+LEGACY_KEYS = {"entropy": "rollout_entropy"}  # the name a key had in runs logged before its rename
+
 
 @functools.lru_cache(maxsize=1)
 def pivotal_words() -> frozenset[str]:
@@ -53,41 +59,50 @@ def pivotal_words() -> frozenset[str]:
     return frozenset(w for words in load_lexicon().values() for w in words)
 
 
-@functools.lru_cache(maxsize=1)
-def reflection_pattern() -> re.Pattern:
-    """The reflection pattern of ``entropy-lens reflect``."""
-    from entropy_lens.analyses.reflect import REFLECTION_PATTERN
+def batch_pivotal_entropies(texts: Sequence[str], offsets: Sequence[Sequence[Sequence[int]]],
+                            entropies: Sequence[Sequence[float]]) -> list[float]:
+    """Entropy at the first token of every pivotal word of the responses ``texts``, in order:
+    the words of ``entropy-lens pivotal`` and its token rule (``segment_words``)."""
+    import numpy as np
+    import pandas as pd
 
-    return re.compile(REFLECTION_PATTERN, re.IGNORECASE) if isinstance(REFLECTION_PATTERN, str) else REFLECTION_PATTERN
+    from entropy_lens.analyses.words import segment_words
+
+    frame = pd.DataFrame({"response": list(texts), "offsets": list(offsets), "entropy": list(entropies)})
+    words = segment_words(frame)
+    lexicon = pivotal_words()
+    in_lexicon = np.fromiter((w in lexicon for w in words.vocab), dtype=bool, count=len(words.vocab))
+    first = words.first_token[in_lexicon[words.word_id]]
+    if not len(first):
+        return []
+    # the values given, not the float32 copy segment_words keeps (a bad row's tokens are not in its arrays)
+    rows = range(len(frame)) if words.rows is None else words.rows.tolist()
+    flat = np.concatenate([np.asarray(entropies[r], dtype=np.float64).reshape(-1) for r in rows])
+    return flat[first].tolist()
 
 
 def pivotal_entropies(text: str, offsets: Sequence[Sequence[int]], entropy: Sequence[float]) -> list[float]:
-    """Entropy at the first token of every pivotal word of ``text`` (the token that emits it),
-    with the word definition of ``entropy-lens pivotal``."""
-    from entropy_lens.analyses.words import find_words
+    """:func:`batch_pivotal_entropies` of one response."""
+    return batch_pivotal_entropies([text], [offsets], [entropy])
 
-    words = pivotal_words()
-    starts = [int(span[0]) for span in offsets]
-    word_starts, _, word_ids, vocab = find_words(text)
-    found = []
-    for start, word_id in zip(word_starts.tolist(), word_ids.tolist()):
-        if vocab[word_id] not in words:
-            continue
-        i = bisect.bisect_right(starts, start) - 1
-        # the token whose span holds the word's first character (skip empty spans)
-        while i >= 0 and not (offsets[i][0] <= start < offsets[i][1]):
-            i -= 1
-        if i >= 0:
-            found.append(float(entropy[i]))
-    return found
+
+def reflection_counts(texts: Sequence[str]) -> list[int]:
+    """Reflective sentences in each of ``texts``: the splitter and pattern of ``entropy-lens reflect``."""
+    from entropy_lens.analyses.reflect import is_reflective
+    from entropy_lens.analyses.sentences import split_sentences
+
+    sentences = [split_sentences(text) for text in texts]
+    flags = is_reflective([s for parts in sentences for s in parts]).tolist()
+    counts, at = [], 0
+    for parts in sentences:
+        counts.append(sum(flags[at:at + len(parts)]))
+        at += len(parts)
+    return counts
 
 
 def reflection_count(text: str) -> int:
-    """Number of reflective sentences in ``text`` (the splitter and pattern of ``reflect``)."""
-    from entropy_lens.analyses.sentences import split_sentences
-
-    pattern = reflection_pattern()
-    return sum(1 for sentence in split_sentences(text) if pattern.search(sentence))
+    """Number of reflective sentences in ``text``."""
+    return reflection_counts([text])[0]
 
 
 def repetition_rate(token_ids: Sequence[int], n: int = 4) -> float | None:
@@ -103,16 +118,15 @@ def _mean(values: Sequence[float]) -> float | None:
 def rollout_metrics(rollouts) -> dict[str, float | None]:
     """Text and entropy metrics of a rollout batch (entropy: of the sampling policy, nats)."""
     all_entropy = [h for row in rollouts.entropy for h in row]
-    pivotal = [h for text, off, ent in zip(rollouts.texts, rollouts.offsets, rollouts.entropy)
-               for h in pivotal_entropies(text, off, ent)]
+    pivotal = batch_pivotal_entropies(rollouts.texts, rollouts.offsets, rollouts.entropy)
     repetition = [r for ids in rollouts.token_ids if (r := repetition_rate(ids)) is not None]
     return {
         "response_length": _mean([len(ids) for ids in rollouts.token_ids]),
         "truncated_share": _mean([float(f == "length") for f in rollouts.finish_reason]),
-        "entropy": _mean(all_entropy),
+        "rollout_entropy": _mean(all_entropy),
         "pivotal_entropy": _mean(pivotal),
         "pivotal_count": len(pivotal),
-        "reflection_frequency": _mean([reflection_count(t) for t in rollouts.texts]),
+        "reflection_frequency": _mean(reflection_counts(rollouts.texts)),
         "repetition_rate": _mean(repetition),
     }
 
@@ -128,7 +142,8 @@ class MetricsLog:
     """``RUN/metrics.jsonl`` (one object per step) and TensorBoard scalars under ``RUN/tensorboard``.
 
     ``resume_step`` keeps the lines of steps up to it (what the checkpoint had seen) and
-    drops any logged after it by a run that was then stopped.
+    drops any logged after it by a run that was then stopped; the kept lines get today's
+    key names (``LEGACY_KEYS``), so that one log uses one name for one thing.
     """
 
     def __init__(self, run_dir: Path, resume_step: int | None = None):
@@ -141,7 +156,8 @@ class MetricsLog:
                 except ValueError:
                     break  # a line cut short by a kill: nothing after it is trustworthy
                 if row.get("step", math.inf) <= resume_step:
-                    kept.append(line + "\n")
+                    renamed = _renamed(row)
+                    kept.append((line if renamed == row else json.dumps(renamed)) + "\n")
         self.path.write_text("".join(kept))
         self.events = EventWriter(Path(run_dir) / "tensorboard")
         if resume_step is not None:
@@ -157,9 +173,16 @@ class MetricsLog:
         self.events.close()
 
 
+def _renamed(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with the old names of ``LEGACY_KEYS`` replaced (where the new one is absent)."""
+    if not any(old in row and new not in row for old, new in LEGACY_KEYS.items()):
+        return row
+    return {LEGACY_KEYS[k] if k in LEGACY_KEYS and LEGACY_KEYS[k] not in row else k: v for k, v in row.items()}
+
+
 def read_metrics(run_dir: str | Path):
-    """``RUN/metrics.jsonl`` as a pandas DataFrame, one row per step."""
+    """``RUN/metrics.jsonl`` as a pandas DataFrame, one row per step (old key names renamed)."""
     import pandas as pd
 
     path = Path(run_dir) / "metrics.jsonl"
-    return pd.DataFrame([json.loads(line) for line in path.read_text().splitlines() if line.strip()])
+    return pd.DataFrame([_renamed(json.loads(line)) for line in path.read_text().splitlines() if line.strip()])

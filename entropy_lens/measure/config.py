@@ -3,7 +3,9 @@ defaults live in one place and the CLI, the Python API and run.json agree."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 from entropy_lens.errors import UserError
@@ -15,25 +17,67 @@ def option(default: Any, help: str, **extra: Any) -> Any:
     return field(default=default, metadata={"help": help, **extra})
 
 
+def option_like(cls, name: str, default: Any = MISSING) -> Any:
+    """A field with the metadata (help, choices) of field ``name`` of the dataclass ``cls``,
+    and its default unless ``default`` is given: the same setting in another command."""
+    source = next(f for f in fields(cls) if f.name == name)
+    return field(default=source.default if default is MISSING else default, metadata=dict(source.metadata))
+
+
+def field_types(cls) -> dict[str, tuple[Any, bool]]:
+    """Each field's value type and whether it may be None: ``int | None`` -> ``(int, True)``,
+    ``bool`` -> ``(bool, False)`` (annotations resolved, also those written as strings)."""
+    out = {}
+    for name, hint in typing.get_type_hints(cls).items():
+        args = typing.get_args(hint)
+        optional = typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args
+        rest = [a for a in args if a is not type(None)] if optional else [hint]
+        out[name] = (rest[0] if len(rest) == 1 else hint, optional)
+    return out
+
+
 _opt = option
 
 
+# The option groups: each is shared by every command (config) that has those settings.
+
 @dataclass
-class ModelOptions:
+class ModelSource:
+    """Which model to load, and where and how (generate, score, train)."""
+
     model: str = _opt("smollm2", "HF hub id, local folder, .gguf file, or 'smollm2' (offline default)")
     device: str = _opt("auto", "auto (cuda if present), cpu, cuda, cuda:N")
     dtype: str = _opt("auto", "auto (float32 on CPU, bfloat16 on GPU), float32, bfloat16, float16")
     trust_remote_code: bool = _opt(False, "run code shipped inside the model folder (off by default)")
+
+
+@dataclass
+class MeasureOptions:
+    """How the recorded entropies are computed (generate, score)."""
+
     entropy_temperature: float = _opt(1.0, "temperature of the distribution whose entropy and log-probs are recorded (1.0 = raw policy)")
     batch_size: int = _opt(8, "sequences per forward batch")
-    instruction: str = _opt(DEFAULT_INSTRUCTION, "text appended to each problem in the user message")
-    chat_template: bool = _opt(True, "wrap prompts in the tokenizer's chat template (--no-chat-template for base models)")
 
     def validate(self) -> None:
         if not self.entropy_temperature > 0:
             raise UserError(f"--entropy-temperature must be > 0, got {self.entropy_temperature}", "use 1.0 for the raw policy")
         if self.batch_size <= 0:
             raise UserError(f"--batch-size must be >= 1, got {self.batch_size}", "pass a positive batch size")
+
+
+@dataclass
+class PromptOptions:
+    """How a problem becomes the model's input (generate, score, train)."""
+
+    instruction: str = _opt(DEFAULT_INSTRUCTION, "text appended to each problem in the user message")
+    chat_template: bool = _opt(True, "wrap prompts in the tokenizer's chat template (--no-chat-template for base models)")
+
+
+@dataclass
+class ModelOptions(PromptOptions, MeasureOptions, ModelSource):
+    """The settings of every command that records entropies: fields in the order model,
+    device, dtype, trust_remote_code, entropy_temperature, batch_size, instruction,
+    chat_template (dataclasses order the fields of the bases from the last one)."""
 
 
 @dataclass
