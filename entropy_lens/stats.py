@@ -216,20 +216,6 @@ def cluster_bootstrap_diff(x: np.ndarray, x_clusters: np.ndarray, y: np.ndarray,
     return _bootstrap_pair(x, x_clusters, y, y_clusters, n_boot=n_boot, seed=seed, level=level)
 
 
-def sorted_quantiles(values_sorted: np.ndarray, q) -> np.ndarray:
-    """``np.quantile(values, q)`` (linear interpolation) of values given sorted, without a
-    pass over them."""
-    q = np.atleast_1d(np.asarray(q, dtype=np.float64))
-    n = len(values_sorted)
-    if n == 0:
-        return np.full(len(q), math.nan)
-    position = q * (n - 1)
-    low = np.floor(position).astype(np.int64)
-    high = np.minimum(low + 1, n - 1)
-    a, b = values_sorted[low].astype(np.float64), values_sorted[high].astype(np.float64)
-    return a + (b - a) * (position - low)
-
-
 def _comparison(x: np.ndarray, y: np.ndarray, y_sorted: np.ndarray, p_value: float, effect: float,
                 ci: tuple[float, float]) -> Comparison:
     nan = math.nan

@@ -1,7 +1,7 @@
 """The package's layout keeps its one-way data flow: every import (including the lazy ones
 inside functions) points down the stages below, and no two modules import each other in a loop.
 
-    errors, folders, stats, progress, shaping   the base every stage may use
+    errors, folders, progress, quantiles, shaping, stats   the base every stage may use
     tasks/       problems and the answer checker
     rollouts/    the table (written by measure/, read by analyses/)
     measure/     models -> sampled or scored responses with their exact entropies
@@ -21,7 +21,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "entropy_lens"
 STAGES = ["base", "tasks", "rollouts", "measure", "analyses", "plots", "pages", "outputs", "cli", "api"]
-BASE_MODULES = {"errors", "folders", "stats", "progress", "shaping"}
+BASE_MODULES = {"errors", "folders", "progress", "quantiles", "shaping", "stats"}
 MAX_LINES = 350
 
 

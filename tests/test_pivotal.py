@@ -214,7 +214,7 @@ def test_tables_without_words_or_without_ordinary_words(tmp_path):
 
 
 def test_group_medians():
-    from entropy_lens.analyses.pivotal import group_medians
+    from entropy_lens.quantiles import group_medians
 
     rng = np.random.default_rng(0)
     ids = rng.integers(0, 30, 500)

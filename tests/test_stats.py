@@ -4,8 +4,15 @@ import numpy as np
 import pytest
 from scipy.stats import mannwhitneyu
 
-from entropy_lens.stats import (_cluster_index, _tie_sum_sorted, cluster_bootstrap_diff, compare, compare_groups,
-                                mann_whitney, sorted_quantiles)
+from entropy_lens.quantiles import sorted_quantiles
+from entropy_lens.stats import (
+    _cluster_index,
+    _tie_sum_sorted,
+    cluster_bootstrap_diff,
+    compare,
+    compare_groups,
+    mann_whitney,
+)
 
 
 def _scipy(x, y):

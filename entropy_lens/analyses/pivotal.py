@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from entropy_lens.errors import UserError
-from entropy_lens.stats import N_BOOT, compare_groups, sorted_quantiles
+from entropy_lens.quantiles import group_medians, quantile, sorted_quantiles
+from entropy_lens.stats import N_BOOT, compare_groups
 from entropy_lens.analyses.words import WORD_ENTROPY, is_word, normalize_word, segment_words
 
 CATEGORIES = ("causal", "contrastive", "sequential", "reasoning_verb")
@@ -221,32 +222,6 @@ def _lexicon_dict(lexicon) -> dict[str, list[str]]:
     return load_lexicon(lexicon)
 
 
-def group_medians(ids: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
-    """Median of ``values`` per group id in 0..n_groups-1 (NaN for empty groups), from one
-    sort of packed (id, value-order) keys."""
-    counts = np.bincount(ids, minlength=n_groups)
-    out = np.full(n_groups, math.nan)
-    if len(values) == 0:
-        return out
-    as32 = values.astype(np.float32) + np.float32(0.0)  # -0.0 becomes +0.0
-    if values.min() >= 0 and np.array_equal(as32.astype(values.dtype), values):
-        # non-negative float32: the bit pattern orders like the value
-        keys = (ids.astype(np.uint64) << np.uint64(32)) | as32.view(np.uint32).astype(np.uint64)
-        ordered = (np.sort(keys) & np.uint64(0xFFFFFFFF)).astype(np.uint32).view(np.float32).astype(np.float64)
-    else:
-        order = np.argsort(values, kind="stable")
-        rank = np.empty(len(values), dtype=np.uint64)
-        rank[order] = np.arange(len(values), dtype=np.uint64)
-        keys = (ids.astype(np.uint64) << np.uint64(32)) | rank
-        ordered = values[order][(np.sort(keys) & np.uint64(0xFFFFFFFF)).astype(np.int64)]
-    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    seen = counts > 0
-    low = start[seen] + (counts[seen] - 1) // 2
-    high = start[seen] + counts[seen] // 2
-    out[seen] = 0.5 * (ordered[low] + ordered[high])
-    return out
-
-
 def _word_table(words, vocab_category: np.ndarray, categories: list[str], lexicon: dict[str, list[str]]):
     import pandas as pd
 
@@ -269,20 +244,6 @@ def _distribution(group: str, x_sorted: np.ndarray) -> dict[str, Any]:
     q = sorted_quantiles(x_sorted, [0.05, 0.25, 0.5, 0.75, 0.95])
     return {"group": group, "n": len(x_sorted), "mean": float(x_sorted.mean()) if len(x_sorted) else math.nan,
             "q05": q[0], "q25": q[1], "median": q[2], "q75": q[3], "q95": q[4]}
-
-
-def quantile(values: np.ndarray, q: float) -> float:
-    """``np.quantile(values, q)`` (linear interpolation), selecting the two order statistics
-    in the array's own dtype (no float64 copy of all token entropies)."""
-    n = len(values)
-    if n == 0:
-        return math.nan
-    position = q * (n - 1)
-    low = int(math.floor(position))
-    high = min(low + 1, n - 1)
-    part = np.partition(values, [low, high]) if high != low else np.partition(values, low)
-    a, b = float(part[low]), float(part[high])
-    return a + (b - a) * (position - low)
 
 
 def pivotal_words_table(result: PivotalResult):

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from entropy_lens.errors import UserError
+from entropy_lens.stats import N_BOOT
 
 SENTENCE_COLUMNS = ("prompt_id", "sample_id", "sentence", "mean_entropy")
 
@@ -114,7 +115,7 @@ def _neighbors(base_sentences, rl_sentences, base_emb, rl_emb, k: int, same_prom
 
 def rare_from_sentences(base_sentences, rl_sentences, base_embeddings, rl_embeddings, *, k: int = 5,
                         quantile: float = 0.9, neighbors_shown: int = 3, same_prompt: bool = False,
-                        n_boot: int = 2000, seed: int = 0, embedder: str = "", skipped: str = "") -> RareResult:
+                        n_boot: int = N_BOOT, seed: int = 0, embedder: str = "", skipped: str = "") -> RareResult:
     """The core of ``rare`` on sentence tables and their embeddings.
 
     ``base_sentences`` needs ``sentence`` (and ``prompt_id`` with ``same_prompt``);
@@ -207,7 +208,7 @@ def _sentences_of(rollouts, side: str):
 
 
 def rare(base, rl, *, k: int = 5, quantile: float = 0.9, embedder: Any = None, neighbors_shown: int = 3,
-         same_prompt: bool = False, n_boot: int = 2000, seed: int = 0, batch_size: int = 64,
+         same_prompt: bool = False, n_boot: int = N_BOOT, seed: int = 0, batch_size: int = 64,
          device: str = "cpu", progress: bool | None = None) -> RareResult:
     """Rare behaviours of an RL model relative to its base model (see module docstring).
 

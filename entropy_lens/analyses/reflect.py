@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from entropy_lens.errors import UserError
-from entropy_lens.stats import mean_ci
+from entropy_lens.stats import N_BOOT, mean_ci
 
 _SPACE = r"[^\S\n\r]+"  # spaces inside a phrase (a line break ends a sentence anyway)
 REFLECTION_PATTERN = (
@@ -133,7 +133,7 @@ def is_reflective(sentences: list[str], pattern: str | None = None) -> np.ndarra
     return out
 
 
-def reflect(rollouts, *, pattern: str | None = None, n_boot: int = 2000, seed: int = 0) -> ReflectResult:
+def reflect(rollouts, *, pattern: str | None = None, n_boot: int = N_BOOT, seed: int = 0) -> ReflectResult:
     """Entropy of reflective vs other sentences, and reflective sentences per response.
 
     ``rollouts`` is a rollout table (DataFrame) or a rollout directory. ``pattern`` is a
