@@ -76,7 +76,8 @@ def train_step(t: Trainer, step: int) -> dict[str, Any]:
     mask = batch.tensors["response_mask"].float()
 
     # 2. reward: one number per response
-    rewards = torch.tensor(score_responses(t.reward_fn, batch.texts, [p.answer for p in batch.problems]))
+    rewards = torch.tensor(score_responses(t.reward_fn, batch.texts, [p.answer for p in batch.problems],
+                                           batch.finish_reason))
 
     # 3. advantage, per response token
     old_values = returns = None

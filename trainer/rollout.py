@@ -18,7 +18,7 @@ from entropy_lens.measure.config import GenerateConfig
 from entropy_lens.measure.generate import sample_batch
 from entropy_lens.measure.models import LoadedModel
 from entropy_lens.measure.offsets import decode_with_offsets
-from entropy_lens.measure.prefix import distinct_prefixes, left_pad, left_padded_positions, prefix_cache
+from entropy_lens.measure.prefix import cache_keyword, distinct_prefixes, left_pad, left_padded_positions, prefix_cache
 from entropy_lens.measure.prompts import prompt_token_ids
 from entropy_lens.measure.sampling import stream_seed
 from entropy_lens.tasks.load import Problem
@@ -156,7 +156,7 @@ def response_logits(model, tensors: dict[str, torch.Tensor], prompt_width: int) 
     if cache is not None:  # the last prompt token and the response, reading the shared prefix
         tail = slice(prompt_width - 1, ids.shape[1] - 1)
         return model(input_ids=ids[:, tail], attention_mask=attention[:, :-1], position_ids=positions[:, tail],
-                     past_key_values=cache, use_cache=True).logits
+                     use_cache=True, **{cache_keyword(model): cache}).logits
     keep = torch.arange(prompt_width - 1, ids.shape[1] - 1, device=ids.device)
     inputs = dict(input_ids=ids, attention_mask=attention, position_ids=positions, use_cache=False)
     try:

@@ -91,6 +91,8 @@ class GenerateConfig(ModelOptions):
     top_k: int = _opt(0, "sample among the k most likely tokens (0 = off)")
     seed: int = _opt(0, "random seed; each (prompt, sample) pair gets its own stream, so results do not depend on batching")
     backend: str = _opt("hf", "generation engine", choices=["hf"])
+    lenient_truncated: bool = option(False, "grade a response cut off at --max-new-tokens by its last number "
+                                            "(default: without a boxed or stated final answer it is wrong, as RLVR graders do)")
 
     def validate(self) -> None:
         super().validate()
@@ -108,8 +110,10 @@ class GenerateConfig(ModelOptions):
 
     def run_settings(self) -> dict[str, Any]:
         """The settings that decide the rows (compared on resume). Batch size and device are not among them."""
+        # lenient_truncated decides the grading of rows, so a table graded under the other rule
+        # (including one made before the option existed) is not resumed with mixed grades
         keep = ("model", "tasks", "n", "limit", "max_new_tokens", "temperature", "top_p", "top_k", "seed",
-                "entropy_temperature", "instruction", "chat_template", "dtype", "backend")
+                "entropy_temperature", "instruction", "chat_template", "dtype", "backend", "lenient_truncated")
         return {"command": "generate", **{k: getattr(self, k) for k in keep}}
 
 
