@@ -136,3 +136,13 @@ def test_token_arrays_are_global_positions():
     assert tokens.response_start.tolist() == [0, 38]
     assert [tokens.text[a:b] for a, b in zip(tokens.start, tokens.end)][9:12] == ["Then", " ", ""]
     assert tokens.token_bounds.tolist() == [0, 9, 16]
+
+
+def test_a_table_whose_offsets_are_all_unusable_is_refused_with_one_line():
+    from entropy_lens.errors import UserError
+    from rollout_factory import make_row
+
+    row = make_row([("Because", 1.0), (" so", 2.0)])
+    row["offsets"] = [[5, 3], [0, 2]]  # reversed and out of order
+    with pytest.raises(UserError, match="usable token offsets"):
+        segment_words(pd.DataFrame([row]))

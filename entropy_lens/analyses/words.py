@@ -264,6 +264,11 @@ def segment_words(frame, *, word_entropy: str = "first") -> Words:
     tokens, bad_rows = token_arrays(frame)
     skipped: dict[str, int] = {}
     rows = None
+    if len(frame) and bad_rows.all():
+        from entropy_lens.errors import UserError
+
+        raise UserError(f"none of the {len(frame)} rows has usable token offsets (out of order or outside the response)",
+                        "pass a rollout table written by `entropy-lens generate` or `score`")
     if bad_rows.any():
         skipped["offsets out of order or outside the response"] = int(bad_rows.sum())
         rows = np.flatnonzero(~bad_rows)

@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        how = "rerun with --resume" if args.command == "train" else "rerun the same command"
+        how = "rerun with --resume-or-start" if args.command == "train" else "rerun the same command"
         print(f"\ninterrupted: finished work is saved; {how} to resume", file=sys.stderr)
         return 130
     return 0
