@@ -7,7 +7,7 @@ Builds a synthetic rollout table of reasoning-like text (benchmarks/synthetic.py
 about ``--tokens`` tokens, in the layout ``pandas.read_parquet`` gives (offsets as arrays
 of small arrays), then times each analysis on it: a warm-up-free first call is not
 special here (nothing is cached between calls), so the table reports the median and the
-min of ``--repeats`` calls, their CPU time, and tokens per second from the min. ``entropy_lens.reflect``
+min of ``--repeats`` calls, their CPU time, and tokens per second from the min. ``entropy_lens.analyses.reflect``
 is timed when it can be imported; otherwise the table says why it was left out. Prints
 a markdown table; ``--json PATH`` also writes the numbers.
 """

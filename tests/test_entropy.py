@@ -1,4 +1,4 @@
-"""entropy_lens.entropy against an independent float64 full-softmax reference."""
+"""entropy_lens.measure.entropy against an independent float64 full-softmax reference."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ _CHUNK_ELEMENTS = 3 << 19
 class LogprobEntropy(torch.autograd.Function):
     """Log-prob of the chosen tokens and exact entropy of ``softmax(z / tau)``, both differentiable.
 
-    Forward reuses :func:`entropy_lens.entropy.entropy_and_logprob` (float32, full vocabulary,
+    Forward reuses :func:`entropy_lens.measure.entropy.entropy_and_logprob` (float32, full vocabulary,
     chunked). Backward recomputes the softmax a chunk of rows at a time, so no extra
     ``N x V`` tensor is kept between the passes. With ``a = z / tau`` and ``log p = log_softmax(a)``::
 

@@ -2,7 +2,7 @@
 
 A reward function is any callable ``reward_fn(response: str, answer: str | None) -> float``.
 The default gives +1 when the response's final answer is correct and -1 otherwise
-(``entropy_lens.answers``: the last ``\\boxed{}``, else the last number, checked exactly,
+(``entropy_lens.tasks.answers``: the last ``\\boxed{}``, else the last number, checked exactly,
 numerically, then with math-verify); a response cut off at ``max_new_tokens`` without an
 explicit final answer (a box or an "answer is X" statement) gets -1, as RLVR graders do
 (``entropy_lens.tasks.answers.grade``). On the CLI, ``--reward module:function`` names one.

@@ -4,7 +4,7 @@ Four categories of words (causal: because, therefore, ...; contrastive: however,
 sequential: first, then, ...; reasoning verbs: suggest, show, ...) come from a lexicon file
 (``entropy_lens/data/pivotal_lexicon.json``, replaceable). Each word occurrence gets the
 entropy of the token where it starts (or the mean over its tokens), see
-:mod:`entropy_lens.words`. Every category is compared with the *ordinary* words (all
+:mod:`entropy_lens.analyses.words`. Every category is compared with the *ordinary* words (all
 other word occurrences) with :func:`entropy_lens.stats.compare_groups`: bootstrap CIs
 resample responses. ``forking_share`` is the share of a category's words whose entropy is
 above the ``forking_quantile`` (0.8) quantile of all token entropies of the table: the

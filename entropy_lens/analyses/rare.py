@@ -5,7 +5,7 @@ Method (docs/method.md §4). Split the responses of a base model ``B`` and an RL
 all-MiniLM-L6-v2, unit vectors) and, for each RL sentence r:
 
 - ``distance(r)`` = mean cosine distance (1 - cos) to its k nearest base sentences
-  (exact search, ``entropy_lens.neighbors``; ties between equally near base sentences go
+  (exact search, ``entropy_lens.analyses.neighbors``; ties between equally near base sentences go
   to the earlier one in the base table, which cannot change the distance);
 - ``rare(r)`` = ``distance(r) >= threshold``, the ``quantile`` (default 0.9) quantile of
   all RL distances (numpy's linear interpolation). So about the top 10% of RL sentences
@@ -135,7 +135,7 @@ def rare_from_sentences(base_sentences, rl_sentences, base_embeddings, rl_embedd
                     if c not in base_sentences.columns]
     if missing or missing_base:
         raise UserError(f"sentence table lacks column(s) {missing or missing_base}",
-                        "pass tables made by entropy_lens.sentences.sentence_table")
+                        "pass tables made by entropy_lens.analyses.sentences.sentence_table")
     base_emb = np.asarray(base_embeddings, dtype=np.float32)
     rl_emb = np.asarray(rl_embeddings, dtype=np.float32)
     if base_emb.ndim != 2 or rl_emb.ndim != 2 or len(base_emb) != len(base_sentences) \

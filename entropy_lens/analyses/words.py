@@ -17,7 +17,7 @@ words). Strings are built only for the distinct words.
 
 The token of a word is found by binary search of its first character in the tokens'
 character spans (``offsets``). When that character is split over several tokens (a
-multi-byte character: the first tokens get empty spans, see ``entropy_lens.offsets``), the
+multi-byte character: the first tokens get empty spans, see ``entropy_lens.measure.offsets``), the
 word starts at the first of them: the position where the model began to write it. Two
 words that start inside one token (rare: "a,b" as one token) are two occurrences with that
 token's entropy. Characters that no token covers belong to no word.

@@ -6,9 +6,9 @@ statistics, entropy_lens.pages.report_examples for rare sentences and heatmaps):
 
 1. accuracy and response length (Wilson 95% CIs, n);
 2. token-entropy distributions (figure and quantiles);
-3. pivotal tokens (entropy_lens.pivotal): category table and figure for each checkpoint;
-4. reflective sentences (entropy_lens.reflect);
-5. rare behaviours (entropy_lens.rare): summary, and the rarest RL sentences with their
+3. pivotal tokens (entropy_lens.analyses.pivotal): category table and figure for each checkpoint;
+4. reflective sentences (entropy_lens.analyses.reflect);
+5. rare behaviours (entropy_lens.analyses.rare): summary, and the rarest RL sentences with their
    nearest base sentences;
 6. heatmaps of a few responses of each checkpoint to the same prompts.
 
@@ -72,7 +72,7 @@ def report_html(base, rl, *, base_name: str = "base", rl_name: str = "rl", embed
     ``embedder``: sentence-transformers model (path, id or object) for rare behaviours;
     ``heatmaps``: shared prompts shown as heatmaps; ``rare_top``: rare sentences listed;
     ``min_count``: occurrences a word needs to enter the highest-entropy word lists;
-    ``rare_options``: further keyword arguments of ``entropy_lens.rare.rare`` (k, quantile).
+    ``rare_options``: further keyword arguments of ``entropy_lens.analyses.rare.rare`` (k, quantile).
     """
     if base_name == rl_name:  # e.g. two folders both called "rollouts": keep them apart on the page
         base_name, rl_name = f"{base_name} (base)", f"{rl_name} (RL)"

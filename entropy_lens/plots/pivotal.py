@@ -30,7 +30,7 @@ def category_color(category: str, categories: list[str]) -> str:
 
 
 def pivotal_figure(result):
-    """The figure of a :class:`entropy_lens.pivotal.PivotalResult` (not saved)."""
+    """The figure of a :class:`entropy_lens.analyses.pivotal.PivotalResult` (not saved)."""
     fig, axes = new_figure(15.0, 6.4, ncols=3, gridspec_kw={"width_ratios": [1.0, 0.48, 0.95], "wspace": 0.05})
     left, numbers, right = axes
     categories = list(result.lexicon)
