@@ -135,3 +135,11 @@ def test_cli_missing_metrics_exits_2_and_leaves_nothing(runs, tmp_path, capsys):
         assert not out.exists()
     assert main(["dynamics", str(runs[0]), "--out", str(out), "--smooth", "0"]) == 2
     assert "--smooth" in capsys.readouterr().err and not out.exists()
+
+
+def test_runs_logged_before_and_after_the_rename_share_one_entropy_panel(tmp_path):
+    new = [{("rollout_entropy" if k == "entropy" else k): v for k, v in row.items()} for row in ADV]
+    result = dynamics([_run(tmp_path / "old", GRPO, "algorithm: grpo\n"), _run(tmp_path / "new", new, "algorithm: grpo\n")])
+    assert "entropy" not in result.metrics and "rollout_entropy" in result.metrics
+    assert _values(result.long, "old", "rollout_entropy") == ([1, 2, 3], [1.25, 1.0, 0.75])
+    assert _values(result.long, "new", "rollout_entropy") == ([1, 2], [1.5, 1.5])

@@ -504,7 +504,7 @@ START, RESTART, CONTINUE = "start", "restart", "continue"
     ("absent", START, "does not exist, so there is no run", START),
     ("empty", START, "is empty, so there is no run", START),
     ("checkpointed", "pass --resume", CONTINUE, CONTINUE),
-    ("stopped", RESTART, "holds no checkpoint", RESTART),
+    ("stopped", "stopped before its first checkpoint", "holds no checkpoint", RESTART),
     ("stopped, and the user's file", "files other than a run's", "holds no checkpoint", "files other than a run's"),
     ("not a run", "already holds files", "not a training run", "not a training run"),
 ])
@@ -541,8 +541,8 @@ def test_resume_flags_of_the_cli(tmp_path):
 
 
 def test_a_run_stopped_before_its_first_checkpoint_is_started_again(tiny_model_dir, tmp_path):
-    """Stopped in step 2 with no checkpoint: --resume has nothing to continue, the same
-    command takes step 1 again (identically) and finishes; one TensorBoard file remains."""
+    """Stopped in step 2 with no checkpoint: --resume has nothing to continue, --resume-or-start
+    takes step 1 again (identically) and finishes; one TensorBoard file remains."""
     out = tmp_path / "run"
     cfg = _cfg(tiny_model_dir, steps=2, max_new_tokens=6)
     calls = {"n": 0}
@@ -561,7 +561,9 @@ def test_a_run_stopped_before_its_first_checkpoint_is_started_again(tiny_model_d
     with pytest.raises(UserError, match="holds no checkpoint"):
         train(cfg, out, resume=True, verbose=False)
 
-    again = train(cfg, out, reward_fn=_says("answer"), verbose=False)
+    with pytest.raises(UserError, match="pass --resume-or-start"):
+        train(cfg, out, verbose=False)  # a plain rerun does not replace the stopped run's files unasked
+    again = train(cfg, out, resume="or-start", reward_fn=_says("answer"), verbose=False)
     assert again["step"].tolist() == [1, 2]
     first_before = {k: v for k, v in json.loads(lines[0]).items() if k not in TIMING}
     first_again = {k: v for k, v in json.loads((out / "metrics.jsonl").read_text().splitlines()[0]).items()

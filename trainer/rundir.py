@@ -9,14 +9,14 @@ the folder                                      new run     --resume     --resum
 ==============================================  ==========  ===========  ==============
 absent or empty                                 start       error        start
 a run with a checkpoint                         error       continue     continue
-a run stopped before its first checkpoint       restart     error        restart
+a run stopped before its first checkpoint       error       error        restart
 anything else                                   error       error        error
 ==============================================  ==========  ===========  ==============
 
 A run stopped before its first checkpoint (killed, interrupted or failed at its first
 steps) holds only the trainer's own files and no complete checkpoint: nothing in it can be
-continued and the steps it logged are cheap to take again, so the same command starts it
-again over those files. Continuing needs the run's settings, up to ``RESUMABLE_CHANGES``.
+continued and the steps it logged are cheap to take again, so ``--resume-or-start`` starts
+it again over those files; a plain rerun asks for that flag rather than replace them unasked. Continuing needs the run's settings, up to ``RESUMABLE_CHANGES``.
 """
 
 from __future__ import annotations
@@ -106,10 +106,13 @@ def plan_run(run_dir: str | Path, cfg: TrainConfig, resume: bool | str = False) 
     if last is None:
         if resume is True:
             raise UserError(f"--resume: {run_dir} holds no checkpoint (its run stopped before the first one)",
-                            "rerun it without --resume (or with --resume-or-start) to start it again")
+                            "rerun with --resume-or-start to start it again over its files")
         if not entries <= TRAINER_FILES:
             raise UserError(f"--out {run_dir} already holds files other than a run's",
                             "pass a new folder for the run")
+        if not resume:
+            raise UserError(f"--out {run_dir} holds a run stopped before its first checkpoint",
+                            "pass --resume-or-start to start it again over its files, or a new folder")
         return RunPlan(run_dir, restart=True)
     if not resume:
         raise UserError(f"--out {run_dir} already holds files", "pass --resume to continue that run, or a new folder")

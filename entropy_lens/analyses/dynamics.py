@@ -39,6 +39,8 @@ TRACKED = {
     "grad_norm": ("Gradient norm", "before clipping"),
 }
 COLUMNS = ["run", "step", "metric", "value"]
+# old key -> its name in runs logged since (old runs alone keep their own names)
+RENAMED = {"entropy": "rollout_entropy"}
 
 
 @dataclass
@@ -150,6 +152,9 @@ def dynamics(runs: Sequence[str | os.PathLike], *, smooth: int | None = None,
                 if key != "step" and _is_number(value):
                     records.append((name, int(step) if step.is_integer() else step, key, float(value)))
     long = pd.DataFrame(records, columns=COLUMNS)
+    if set(RENAMED.values()) & set(long["metric"]):
+        # runs logged before and after a rename, side by side: one name, so one panel
+        long["metric"] = long["metric"].replace(RENAMED)
     order = {key: i for i, key in enumerate(TRACKED)}
     others = sorted(set(long["metric"]) - set(TRACKED))
     order.update({key: len(TRACKED) + i for i, key in enumerate(others)})
