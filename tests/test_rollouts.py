@@ -77,3 +77,18 @@ def test_abandon_removes_only_a_directory_it_created_without_shards(tmp_path):
     kept.open()
     kept.abandon()
     assert (tmp_path / "existing").exists()
+
+
+def test_a_run_that_did_not_record_a_setting_is_not_resumed_with_mixed_rules(tmp_path):
+    RolloutStore(tmp_path / "r", {"command": "generate", "n": 2}).open()
+    store = RolloutStore(tmp_path / "r", {"command": "generate", "n": 2, "lenient_truncated": False})
+    with pytest.raises(UserError, match="did not record lenient_truncated"):
+        store.check()
+
+
+def test_score_and_train_record_the_grading_rule_of_truncated_responses():
+    from entropy_lens.measure.config import ScoreConfig
+    from entropy_lens_trainer.config import TrainConfig
+
+    assert ScoreConfig(input="x.jsonl", lenient_truncated=True).run_settings("digest")["lenient_truncated"] is True
+    assert TrainConfig().lenient_truncated is False

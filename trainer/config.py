@@ -42,6 +42,7 @@ class TrainConfig(PromptOptions, ModelSource):
     limit: int | None = option_like(GenerateConfig, "limit")
     reward: str | None = _opt(None, "reward function 'module:function' called as f(response, answer) -> float "
                                     "(default: +1 if the final answer is correct, -1 otherwise)")
+    lenient_truncated: bool = option_like(GenerateConfig, "lenient_truncated")  # for the default reward
     # algorithm and shaping
     algorithm: str = _opt("grpo", "policy-gradient algorithm", choices=list(ALGORITHMS))
     shaping: str = _opt("none", "entropy term: none, entropy-adv (add min(alpha*H, |A|/kappa) to the advantage, "

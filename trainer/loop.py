@@ -77,7 +77,7 @@ def train_step(t: Trainer, step: int) -> dict[str, Any]:
 
     # 2. reward: one number per response
     rewards = torch.tensor(score_responses(t.reward_fn, batch.texts, [p.answer for p in batch.problems],
-                                           batch.finish_reason))
+                                           batch.finish_reason, lenient_truncated=t.cfg.lenient_truncated))
 
     # 3. advantage, per response token
     old_values = returns = None

@@ -48,7 +48,7 @@ def load_reward(spec: str | None) -> RewardFn:
 
 
 def score_responses(reward_fn: RewardFn, responses: Sequence[str], answers: Sequence[str | None],
-                    finish_reasons: Sequence[str] | None = None) -> list[float]:
+                    finish_reasons: Sequence[str] | None = None, *, lenient_truncated: bool = False) -> list[float]:
     """``reward_fn`` on every (response, answer) pair, as floats. With ``finish_reasons`` the
     default :func:`outcome_reward` learns which responses were cut off (``length``); a user's
     ``reward_fn`` keeps its two arguments.
@@ -60,7 +60,7 @@ def score_responses(reward_fn: RewardFn, responses: Sequence[str], answers: Sequ
     finish = finish_reasons if finish_reasons is not None else [None] * len(responses)
     for response, answer, reason in zip(responses, answers, finish):
         if reward_fn is outcome_reward:
-            value = outcome_reward(response, answer, truncated=reason == "length")
+            value = outcome_reward(response, answer, truncated=reason == "length" and not lenient_truncated)
         else:
             value = reward_fn(response, answer)
         try:

@@ -120,11 +120,8 @@ class GenerateConfig(ModelOptions):
 @dataclass
 class ScoreConfig(ModelOptions):
     input: str = _opt(None, "JSONL or Parquet file (or rollout directory) with prompt and response columns; optional prompt_id, sample_id, token_ids, answer")
+    lenient_truncated: bool = option_like(GenerateConfig, "lenient_truncated")  # rows with finish_reason length
 
     def run_settings(self, input_digest: str) -> dict[str, Any]:
-        keep = ("model", "entropy_temperature", "instruction", "chat_template", "dtype")
+        keep = ("model", "entropy_temperature", "instruction", "chat_template", "dtype", "lenient_truncated")
         return {"command": "score", "input_sha256": input_digest, **{k: getattr(self, k) for k in keep}}
-
-
-def config_fields(cls) -> list:
-    return list(fields(cls))

@@ -148,7 +148,8 @@ def run_score(cfg: ScoreConfig, out: str | Path | None = None, *, loaded: Loaded
                     batch_rows.append(response_row(
                         loaded.tokenizer, prompt_id=it.prompt_id, sample_id=it.sample_id, prompt=it.prompt,
                         prompt_token_ids=prep["prompt_ids"], token_ids=prep["token_ids"], entropy=entropy, logprob=logprob,
-                        answer=it.answer, finish_reason=it.finish_reason, response=prep["response"], offsets=prep["offsets"]))
+                        answer=it.answer, finish_reason=it.finish_reason, response=prep["response"], offsets=prep["offsets"],
+                        lenient_truncated=cfg.lenient_truncated))
                 sink.add(batch_rows)
                 bar.record(len(batch), sum(len(prepared[i]["token_ids"]) for i in batch), time.perf_counter() - began)
     except BaseException:

@@ -49,6 +49,10 @@ class RolloutStore:
             stored = json.loads(run_file.read_text())["settings"]
         except (ValueError, KeyError, TypeError):
             raise UserError(f"{run_file} is unreadable", "choose a new directory for --out") from None
+        unrecorded = sorted(set(self.settings) - set(stored))
+        if unrecorded:
+            raise UserError(f"--out {d} holds a run of an earlier entropy-lens that did not record {', '.join(unrecorded)}",
+                            "choose a new --out (its rows may have been made under other rules)")
         changed = sorted(k for k in set(stored) | set(self.settings) if stored.get(k) != self.settings.get(k))
         if changed:
             detail = ", ".join(f"{k}: {stored.get(k)!r} -> {self.settings.get(k)!r}" for k in changed[:4])
