@@ -125,3 +125,15 @@ def test_train_steps_abc_names_the_flag(capsys):
     assert stop.value.code == 2
     err = capsys.readouterr().err.strip()
     assert "argument --steps: invalid int value: 'abc'" in err and len(err.splitlines()) == 1, err
+
+
+def test_an_optional_field_takes_none_and_still_refuses_garbage():
+    from entropy_lens.cli.flags import add_config_flags
+    from entropy_lens.measure.config import GenerateConfig
+
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    add_config_flags(parser, GenerateConfig)
+    assert parser.parse_args(["--limit", "none"]).limit is None
+    assert parser.parse_args(["--limit", "3"]).limit == 3
+    with pytest.raises(argparse.ArgumentError, match="invalid int value"):
+        parser.parse_args(["--limit", "abc"])

@@ -68,8 +68,13 @@ def batch_pivotal_entropies(texts: Sequence[str], offsets: Sequence[Sequence[Seq
 
     from entropy_lens.analyses.words import segment_words
 
+    from entropy_lens.errors import UserError
+
     frame = pd.DataFrame({"response": list(texts), "offsets": list(offsets), "entropy": list(entropies)})
-    words = segment_words(frame)
+    try:
+        words = segment_words(frame)
+    except UserError:  # no response with usable offsets: no pivotal word to measure, not a failed step
+        return []
     lexicon = pivotal_words()
     in_lexicon = np.fromiter((w in lexicon for w in words.vocab), dtype=bool, count=len(words.vocab))
     first = words.first_token[in_lexicon[words.word_id]]

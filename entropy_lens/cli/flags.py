@@ -5,8 +5,8 @@ field's ``help`` metadata, its ``choices`` and its default shown as ``(default: 
 
 - ``bool``: ``--flag`` / ``--no-flag`` (``argparse.BooleanOptionalAction``);
 - ``int``, ``float``, ``str`` and each of them ``| None``: a value that argparse converts,
-  so ``--steps abc`` is refused as ``argument --steps: invalid int value: 'abc'``.
-  ``None`` has no spelling on the command line: such a field is None only by default.
+  so ``--steps abc`` is refused as ``argument --steps: invalid int value: 'abc'``. A field
+  that may be None takes ``none`` for it (e.g. ``--limit none`` clears a limit set in YAML).
 
 ``only_typed=True`` leaves untyped flags out of the parsed namespace (``argparse.SUPPRESS``
 defaults), so that the flags typed can override settings from elsewhere (a YAML file);
@@ -42,7 +42,7 @@ def add_config_flags(parser, cls, *, required: Sequence[str] = (), skip: Sequenc
         if f.name in skip:
             continue
         default = None if f.default is MISSING else f.default
-        kind, _ = types[f.name]
+        kind, may_be_none = types[f.name]
         help_text = _escape(f.metadata.get("help", ""))
         shown = "" if default is None else _escape(f" (default: {default})")
         # SUPPRESS: a flag that is not typed leaves no attribute, so it overrides nothing
@@ -55,7 +55,8 @@ def add_config_flags(parser, cls, *, required: Sequence[str] = (), skip: Sequenc
         if kind not in _TYPES:
             raise TypeError(f"{cls.__name__}.{f.name}: no flag for a field of type {kind!r}")
         choices = f.metadata.get("choices")
-        parser.add_argument(flag(f.name), dest=f.name, type=kind, default=value, required=f.name in required,
+        convert = _none_or(kind) if may_be_none else kind
+        parser.add_argument(flag(f.name), dest=f.name, type=convert, default=value, required=f.name in required,
                             choices=choices, metavar=None if choices else f.name.upper(), help=help_text + shown)
 
 
@@ -67,6 +68,15 @@ def typed_values(cls, args: argparse.Namespace) -> dict[str, Any]:
 def config_from_args(cls, args: argparse.Namespace):
     """``cls`` built from the parsed flags (fields absent from ``args`` keep their defaults)."""
     return cls(**typed_values(cls, args))
+
+
+def _none_or(kind):
+    """``kind``, or None for the text ``none`` / ``null``; named like ``kind`` so that argparse
+    still says "invalid int value"."""
+    def convert(text: str):
+        return None if text.strip().lower() in ("none", "null") else kind(text)
+    convert.__name__ = kind.__name__
+    return convert
 
 
 def _escape(text: str) -> str:
