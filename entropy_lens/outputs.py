@@ -101,13 +101,14 @@ def write_pivotal(result: "PivotalResult", out_dir: str | os.PathLike) -> list[P
     top data-driven words, column ``list``) and the figure ``pivotal.png`` / ``.svg`` into
     ``out_dir``; returns the paths."""
     from entropy_lens.analyses.pivotal import pivotal_words_table
-    from entropy_lens.plots.pivotal import plot_pivotal
+    from entropy_lens.plots.pivotal import pivotal_figure
+    from entropy_lens.plots.style import save_figure
 
     out = _folder(out_dir)
     paths = [out / "pivotal.csv", out / "pivotal_words.csv"]
     result.categories.to_csv(paths[0], index=False)
     pivotal_words_table(result).to_csv(paths[1], index=False)
-    return paths + plot_pivotal(result, out / "pivotal")
+    return paths + save_figure(pivotal_figure(result), out / "pivotal")
 
 
 def write_reflect(result: "ReflectResult", out_dir: str | os.PathLike) -> list[Path]:

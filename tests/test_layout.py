@@ -20,6 +20,9 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "entropy_lens"
+TRAINER = PACKAGE.parent / "trainer"
+# the trainer samples with measure/ and logs with analyses/; it never needs what draws or parses
+TRAINER_MAY_NOT_USE = ("cli", "outputs", "pages", "plots")
 STAGES = ["base", "tasks", "rollouts", "measure", "analyses", "plots", "pages", "outputs", "cli", "api"]
 BASE_MODULES = {"errors", "folders", "progress", "quantiles", "shaping", "stats"}
 MAX_LINES = 350
@@ -41,12 +44,14 @@ def stage_of(module: str) -> str:
     return parts[1]
 
 
-def imports_of(path: Path, modules: set[str]) -> set[str]:
+def imports_of(path: Path, modules: set[str], *, relative_ok: bool = False) -> set[str]:
     """The package modules ``path`` imports (``from pkg import mod`` counts as mod)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module:
-            assert node.level == 0, f"{path.name}: relative import; use entropy_lens.<stage>.<module>"
+            if node.level:
+                assert relative_ok, f"{path.name}: relative import; use entropy_lens.<stage>.<module>"
+                continue
             subs = {f"{node.module}.{a.name}" for a in node.names} & modules
             found |= subs or ({node.module} & modules)
         elif isinstance(node, ast.Import):
@@ -101,9 +106,29 @@ def test_no_import_loops():
     assert not loops, "import loops:\n" + "\n".join(sorted(loops))
 
 
-@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_the_trainer_uses_only_the_lower_stages():
+    modules = set(graph())
+    found = []
+    for path in sorted(TRAINER.glob("*.py")):
+        for target in imports_of(path, modules, relative_ok=True):  # its own modules: relative
+            if stage_of(target) in TRAINER_MAY_NOT_USE:
+                found.append(f"trainer/{path.name} -> {target}")
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")) + sorted(TRAINER.glob("*.py")),
+                         ids=lambda p: str(p.relative_to(PACKAGE.parent)))
 def test_modules_stay_small(path):
     lines = path.read_text().count("\n")
     if lines > MAX_LINES:
         doc = ast.get_docstring(ast.parse(path.read_text())) or ""
         assert "long because" in doc, f"{path.name} has {lines} lines: split it, or say at its top why it is long because ..."
+
+
+def test_every_subpackage_is_installed():
+    """pyproject.toml lists the packages by hand (the trainer folder installs under another
+    name), so a new subpackage must be added there or a non-editable install lacks it."""
+    tomllib = pytest.importorskip("tomllib")
+    listed = set(tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {module_name(p) for p in PACKAGE.rglob("__init__.py")} | {"entropy_lens_trainer"}
+    assert found == listed

@@ -3,7 +3,7 @@
 Imported as ``entropy_lens_trainer`` so it cannot clash with other packages' ``trainer``.
 One module per job, in the order a step runs them: ``rollout`` (sampling) -> ``rewards`` ->
 ``advantages`` (GRPO, GAE) -> ``entropy_lens.shaping`` -> ``losses`` -> ``loop`` (the
-optimiser step, and the run itself); ``critic`` (PPO), ``checkpoint``, ``metrics`` and
+optimiser step, and the run itself); ``critic`` (PPO), ``rundir`` (start, restart or continue), ``checkpoint``, ``metrics`` and
 ``events`` (TensorBoard files) around them; ``config`` holds every setting.
 
     from entropy_lens_trainer import TrainConfig, train

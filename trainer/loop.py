@@ -1,5 +1,8 @@
 """The training loop, top to bottom: rollout -> reward -> advantage -> shaping -> loss -> step.
 
+This module is long because the whole step stays readable in one place, in the order it
+runs; each stage's details live in their own modules (rollout, rewards, advantages, losses).
+
 ``train(cfg, out)`` runs ``cfg.steps`` steps and writes the run folder::
 
     OUT/config.yaml              the settings (alpha resolved), reusable with --config

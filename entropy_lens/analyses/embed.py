@@ -44,7 +44,7 @@ def default_embedder_path() -> Path:
 def resolve_embedder(name_or_path: str | os.PathLike | None) -> tuple[str, bool]:
     """(what to pass to SentenceTransformer, whether it is local). UserError for a path that
     does not exist or a name that is neither a path nor a hub id."""
-    from entropy_lens.measure.models import _looks_like_hub_id
+    from entropy_lens.measure.models import looks_like_hub_id
 
     if name_or_path is None or str(name_or_path).strip().lower() in _DEFAULT_NAMES:
         return str(default_embedder_path()), True
@@ -54,10 +54,10 @@ def resolve_embedder(name_or_path: str | os.PathLike | None) -> tuple[str, bool]
         if not path.is_dir():
             raise UserError(f"embedder path {path} is a file", "pass a sentence-transformers model folder or a hub id")
         return str(path), True
-    if name.startswith((".", "/", "~")) or name.count("/") > 1 or (os.sep in name and not _looks_like_hub_id(name)):
+    if name.startswith((".", "/", "~")) or name.count("/") > 1 or (os.sep in name and not looks_like_hub_id(name)):
         raise UserError(f"embedder path {name} does not exist",
                         f"check the path, pass a hub id, or leave --embedder out for the offline {DEFAULT_EMBEDDER}")
-    if not _looks_like_hub_id(name):
+    if not looks_like_hub_id(name):
         raise UserError(f"embedder '{name}' is neither an existing folder nor a hub id",
                         "pass a sentence-transformers model folder or an id like org/name, or leave it out")
     return name, False

@@ -110,7 +110,6 @@ class Marks:
     pivotal: dict[tuple[str, int], dict[int, tuple[str, str]]] = field(default_factory=dict)  # token -> (category, word)
     reflective: dict[tuple[str, int], list[tuple[int, int, float, str]]] = field(default_factory=dict)  # token ranges
     categories: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
     reflective_shown: bool = False  # reflective sentences were looked for (so the legend shows their key)
 
 
@@ -177,17 +176,11 @@ def reflective_marks(frame, result=None) -> dict:
 
 def find_marks(frame, *, pivotal: bool = True, reflective: bool = True, reflect_result=None) -> Marks:
     """The pivotal and reflective marks of ``frame`` (``reflect_result``: reflect(frame), if
-    already computed); a missing analysis module becomes a note."""
+    already computed)."""
     marks = Marks()
     if pivotal:
-        try:
-            marks.pivotal, marks.categories = pivotal_marks(frame)
-        except ImportError as error:
-            marks.notes.append(f"Pivotal tokens are not marked: the pivotal analysis is not available ({error}).")
+        marks.pivotal, marks.categories = pivotal_marks(frame)
     if reflective:
-        try:
-            marks.reflective = reflective_marks(frame, reflect_result)
-            marks.reflective_shown = True
-        except ImportError as error:
-            marks.notes.append(f"Reflective sentences are not marked: the reflect analysis is not available ({error}).")
+        marks.reflective = reflective_marks(frame, reflect_result)
+        marks.reflective_shown = True
     return marks

@@ -23,7 +23,6 @@ import numpy as np
 from entropy_lens.errors import UserError
 from entropy_lens.stats import N_BOOT
 
-PER_PROBLEM_COLUMNS = ["prompt_id", "n", "c"]  # then one pass@k column per k
 MEAN_COLUMNS = ["k", "pass_at_k", "ci_low", "ci_high", "problems"]
 
 

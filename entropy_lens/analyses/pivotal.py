@@ -29,7 +29,6 @@ from entropy_lens.quantiles import group_medians, quantile, sorted_quantiles
 from entropy_lens.stats import N_BOOT, compare_groups
 from entropy_lens.analyses.words import WORD_ENTROPY, is_word, normalize_word, segment_words
 
-CATEGORIES = ("causal", "contrastive", "sequential", "reasoning_verb")
 CATEGORY_COLUMNS = ["category", "n", "mean", "median", "ordinary_n", "ordinary_mean", "diff_ci_low", "diff_ci_high",
                     "p_value", "effect_size", "forking_share"]
 WORD_COLUMNS = ["word", "category", "count", "mean", "median"]

@@ -1,6 +1,6 @@
 """Reflective sentences: is the model less sure of itself when it stops to check its work?
 
-Each response is split into sentences (``sentences.py``); a sentence's entropy is the mean
+Each response is split into sentences (``analyses/sentences.py``); a sentence's entropy is the mean
 entropy of its tokens. A sentence is *reflective* when the reflection pattern matches it
 (searched in the sentence, case-insensitive). Reflective sentences are compared with the
 other sentences with the statistics of ``stats.compare`` (responses are the bootstrap

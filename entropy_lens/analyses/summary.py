@@ -31,8 +31,12 @@ def token_table(frame, tokenizer_free: bool = True):
     })
 
 
-def summarize(frame, *, min_count: int = 5, top: int = 12) -> dict[str, Any]:
-    """Summary statistics of a rollout table (see module docstring)."""
+def summarize(rollouts, *, min_count: int = 5, top: int = 12) -> dict[str, Any]:
+    """Summary statistics of a rollout table (a DataFrame or a rollout directory; see the
+    module docstring)."""
+    from entropy_lens.rollouts.load import as_frame
+
+    frame = as_frame(rollouts)
     tokens = token_table(frame)
     per_response = np.array([np.mean(e) for e in frame["entropy"] if len(e)], dtype=np.float64)
     graded = frame["correct"].dropna().astype(bool)
@@ -68,7 +72,11 @@ def marked_response(response: str, offsets, entropy, quantile: float = 0.9) -> s
     return "".join(parts) + response[pos:]
 
 
-def format_summary(frame, **options: Any) -> str:
+def format_summary(rollouts, **options: Any) -> str:
+    """The text that ``entropy-lens summary`` prints."""
+    from entropy_lens.rollouts.load import as_frame
+
+    frame = as_frame(rollouts)
     s = summarize(frame, **options)
     lo, hi = s["mean_entropy_ci"]
     lines = [

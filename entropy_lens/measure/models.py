@@ -131,14 +131,14 @@ def resolve_model_source(name: str) -> Path | str:
         if not (path / "config.json").is_file():
             raise UserError(f"model folder {path} has no config.json", "pass a folder written by save_pretrained, a .gguf file or an HF id")
         return path
-    if name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep in name and not _looks_like_hub_id(name):
+    if name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep in name and not looks_like_hub_id(name):
         raise UserError(f"model path {name} does not exist", "check the path, or pass an HF id or 'smollm2'")
-    if not _looks_like_hub_id(name):
+    if not looks_like_hub_id(name):
         raise UserError(f"model '{name}' is neither an existing path nor an HF hub id", "pass a model folder, a .gguf file, an HF id like org/name, or 'smollm2'")
     return name
 
 
-def _looks_like_hub_id(name: str) -> bool:
+def looks_like_hub_id(name: str) -> bool:
     import re
 
     return re.fullmatch(r"[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?", name) is not None

@@ -24,7 +24,7 @@ def response_row(
     offsets: Sequence[Sequence[int]] | None = None,
     lenient_truncated: bool = False,
 ) -> dict[str, Any]:
-    """One row of the rollout table (see ``rollouts.COLUMNS``).
+    """One row of the rollout table (see ``entropy_lens.rollouts.schema.COLUMNS``).
 
     ``response`` and ``offsets`` are decoded from ``token_ids`` unless given (scoring a
     text keeps the user's exact text and the tokenizer's own spans). A response cut off at

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from entropy_lens.errors import UserError
-from entropy_lens.rollouts.schema import SHARD_PATTERN
+from entropy_lens.rollouts.load import read_shard, shards
 from entropy_lens.tasks.files import checked_file, columns_of, read_rows
 
 SCORE_ROW = '{"prompt": ..., "response": ...}'
@@ -27,14 +27,10 @@ class ScoreItem:
     prompt_token_ids: list[int] | None = None  # given: used as the exact model input
 
 
-def _shard_files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.iterdir() if SHARD_PATTERN.match(p.name))
-
-
 def input_digest(path: Path) -> str:
     """sha256 of the input's bytes (all shards for a rollout directory): a resume key."""
     digest = hashlib.sha256()
-    for file in _shard_files(path) if path.is_dir() else [path]:
+    for file in shards(path) if path.is_dir() else [path]:
         with open(file, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
@@ -46,10 +42,10 @@ def _read_records(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         raise UserError(f"input {path} does not exist", "pass a JSONL or Parquet file (or a rollout directory) with prompt and response columns")
     if path.is_dir():
-        found = _shard_files(path)
+        found = shards(path)
         if not found:
             raise UserError(f"input {path} holds no rollout shards (part-*.parquet)", "pass a rollout directory, or a JSONL or Parquet file")
-        return [row for shard in found for row in read_rows(shard, f"input shard {shard}", example=SCORE_ROW)]
+        return [row for shard in found for row in read_shard(shard).to_pylist()]
     name = f"input {path}"
     return read_rows(checked_file(str(path), name), name, example=SCORE_ROW)
 

@@ -189,12 +189,11 @@ def response_html(row, cap: float, *, pivotal: dict[int, tuple[str, str]] | None
 
 @dataclass
 class HeatmapParts:
-    """What a page needs to show heatmaps: legend, responses, CSS, notes."""
+    """What a page needs to show heatmaps: legend, responses, CSS."""
 
     legend: str
     responses: list[str]
     css: str
-    notes: list[str]
     cap: float
 
 
@@ -212,7 +211,7 @@ def heatmap_parts(frame, rows: Sequence[int], *, cap: float, cap_quantile: float
     max_h = float(np.max(all_entropies)) if len(all_entropies) else 0.0
     legend = legend_html(cap, cap_quantile, len(all_entropies), above, max_h, marks.categories,
                          reflective=marks.reflective_shown)
-    return HeatmapParts(legend, responses, HEATMAP_CSS + _category_css(marks.categories), list(marks.notes), cap)
+    return HeatmapParts(legend, responses, HEATMAP_CSS + _category_css(marks.categories), cap)
 
 
 def heatmap_html(rollouts, *, select: Sequence[tuple[Any, int]] | None = None, top: int | None = None,
@@ -238,7 +237,7 @@ def heatmap_html(rollouts, *, select: Sequence[tuple[Any, int]] | None = None, t
         chosen = (f"the {len(rows)} response{'s' * (len(rows) != 1)} with the highest mean token entropy")
     lead = (f"{chosen}, of {len(frame):,} responses to {frame['prompt_id'].nunique():,} prompts "
             f"({len(entropies):,} tokens).")
-    notes = parts.notes + ([_sentence_case(checked.skipped_note()) + "."] if checked.skipped else [])
+    notes = [_sentence_case(checked.skipped_note()) + "."] if checked.skipped else []
     body = (f"<h1>{escape(title)}</h1><p class=\"lead\">{escape(lead[0].upper() + lead[1:])}</p>"
             + "".join(f"<p class=\"note\">{escape(n)}</p>" for n in notes)
             + parts.legend + "".join(parts.responses))

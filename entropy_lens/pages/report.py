@@ -13,9 +13,8 @@ statistics, entropy_lens.pages.report_examples for rare sentences and heatmaps):
 6. heatmaps of a few responses of each checkpoint to the same prompts.
 
 Figures are embedded as ``data:`` images and the page carries a Content-Security-Policy
-that blocks every fetch, so the file opens offline and can be sent as it is. A section
-whose analysis module cannot be imported is replaced by a visible note. The intervals are
-those of entropy_lens.stats.
+that blocks every fetch, so the file opens offline and can be sent as it is. The intervals
+are those of entropy_lens.stats.
 """
 
 from __future__ import annotations
@@ -83,11 +82,7 @@ def report_html(base, rl, *, base_name: str = "base", rl_name: str = "rl", embed
                   rare_options=dict(rare_options or {}))
     body, extra_css = [], [REPORT_CSS]
     for anchor, heading, build in SECTIONS:
-        try:
-            out = build(ctx)
-        except ImportError as error:
-            out = (f"<p class=\"note\">This section is missing: its analysis module is not available "
-                   f"({escape(error)}).</p>")
+        out = build(ctx)
         if isinstance(out, tuple):
             out, css = out
             extra_css.append(css)

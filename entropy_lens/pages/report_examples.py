@@ -113,7 +113,6 @@ def section_heatmaps(ctx: Context) -> tuple[str, str]:
                                     marks=marks, id_prefix=f"{role}-", headings=[f"{name}: {frame['prompt_id'].iloc[i]} · sample "
                                                            f"{frame['sample_id'].iloc[i]}" for i in rows])
     base, rl = parts["base"], parts["rl"]
-    notes = "".join(f"<p class=\"note\">{escape(n)}</p>" for n in dict.fromkeys(base.notes + rl.notes))
     pairs = "".join(pair(b, r) for b, r in zip(base.responses, rl.responses))
     rest = "".join(base.responses[len(rl.responses):] + rl.responses[len(base.responses):])
     choice = ("the prompts where the two checkpoints' accuracies differ most" if prompts
@@ -121,5 +120,5 @@ def section_heatmaps(ctx: Context) -> tuple[str, str]:
     html = (
         f"<p class=\"explain\">Each token's background shows its entropy (one colour scale for both checkpoints). "
         f"Shown: {choice}, the first sample of each. Hover over a token for its exact entropy.</p>"
-        + notes + base.legend + pairs + rest)
+        + base.legend + pairs + rest)
     return html, base.css

@@ -11,11 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from entropy_lens.errors import UserError
-from entropy_lens.plots.style import COLORS
 
 COLOR_STOPS = ("#ffffff", "#fed799", "#feae77", "#fb8560", "#ef5d5e", "#d5446d",
                "#b2357b", "#8e2a81", "#6b1d81", "#4a1079", "#251255")
-REFLECTIVE_COLOR = COLORS["reflective"]
 _STOP_RGB = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in COLOR_STOPS], dtype=np.float64)
 
 

@@ -4,9 +4,8 @@ the words with the highest mean entropy (right)."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
-from entropy_lens.plots.style import COLORS, new_figure, p_equals, save_figure
+from entropy_lens.plots.style import COLORS, new_figure, p_equals
 
 LABELS = {"causal": "causal", "contrastive": "contrastive", "sequential": "sequential",
           "reasoning_verb": "reasoning verb", "ordinary": "ordinary words"}
@@ -158,7 +157,3 @@ def _top_words_panel(ax, result, categories: list[str]) -> None:
     handles.append(Line2D([], [], color="#555555", linestyle="--", label="mean of ordinary words"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, -0.11), ncol=3, fontsize=8, frameon=False)
 
-
-def plot_pivotal(result, path_without_suffix: str | Path) -> list[Path]:
-    """Save the figure as ``.png`` and ``.svg``; returns both paths."""
-    return save_figure(pivotal_figure(result), path_without_suffix)

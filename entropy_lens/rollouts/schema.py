@@ -11,7 +11,7 @@ import re
 RUN_FILE = "_run.json"
 SHARD_PATTERN = re.compile(r"^part-(\d{5,})\.parquet$")
 
-# name -> (pyarrow type factory name, description); the README documents the same list.
+# name -> "type: description"; the README documents the same list, arrow_schema() the Arrow types.
 COLUMNS: dict[str, str] = {
     "prompt_id": "str: the problem's id",
     "sample_id": "int: index of this response among the problem's samples",
