@@ -128,6 +128,28 @@ def bootstrap_weights(k: int, n_boot: int, seed: int):
         yield np.bincount(draws.ravel(), minlength=rows * k).reshape(rows, k).astype(np.float64)
 
 
+def bootstrap_column_means(values: np.ndarray, *, n_boot: int = N_BOOT, seed: int = 0,
+                           level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile bootstrap CI of each column's mean of ``values`` (rows: independent units,
+    e.g. problems, resampled with replacement): ``(low, high)``, one entry per column."""
+    rows = len(values)
+    boot = np.concatenate([w @ values for w in bootstrap_weights(rows, n_boot, seed)]) / rows
+    alpha = (1 - level) / 2
+    low, high = np.quantile(boot, [alpha, 1 - alpha], axis=0)
+    return low, high
+
+
+def rank_correlation(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Spearman's rho of ``x`` and ``y`` and its two-sided p-value (scipy's ``spearmanr``);
+    NaN for fewer than 3 pairs or a constant side (no ranking to correlate)."""
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return math.nan, math.nan
+    from scipy.stats import spearmanr
+
+    rho, p = spearmanr(x, y)
+    return float(rho), float(p)
+
+
 def _percentile_ci(diffs: np.ndarray, level: float) -> tuple[float, float]:
     diffs = diffs[np.isfinite(diffs)]
     if len(diffs) == 0:

@@ -163,3 +163,23 @@ def test_grouped_comparisons_give_no_interval_for_a_single_response_either():
     out = compare_groups({"single": single, "spread": spread}, y, y_clusters)
     assert math.isnan(out["single"].diff_ci_low) and math.isnan(out["single"].diff_ci_high)
     assert math.isfinite(out["spread"].diff_ci_low) and math.isfinite(out["spread"].diff_ci_high)
+
+
+def test_rank_correlation_matches_scipy_and_refuses_constant_input():
+    from scipy.stats import spearmanr
+
+    from entropy_lens.stats import rank_correlation
+
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=50), rng.normal(size=50)
+    assert rank_correlation(x, y) == pytest.approx(tuple(spearmanr(x, y)))
+    assert all(math.isnan(v) for v in rank_correlation(x, np.ones(50)))
+    assert all(math.isnan(v) for v in rank_correlation(x[:2], y[:2]))
+
+
+def test_bootstrap_column_means_brackets_each_mean():
+    from entropy_lens.stats import bootstrap_column_means
+
+    values = np.random.default_rng(4).random((40, 3))
+    low, high = bootstrap_column_means(values, n_boot=500, seed=1)
+    assert (low < values.mean(axis=0)).all() and (values.mean(axis=0) < high).all()

@@ -118,15 +118,13 @@ def pivotal_marks(frame, lexicon=None) -> tuple[dict, list[str]]:
     pivotal word starts (found by entropy_lens.analyses.words), and the categories in
     lexicon order. ``lexicon``: a lexicon file (``load_lexicon``'s argument; None: the
     built-in one) or a lexicon already loaded by ``load_lexicon``."""
-    from entropy_lens.analyses.pivotal import load_lexicon
+    from entropy_lens.analyses.pivotal import load_lexicon, vocab_categories
     from entropy_lens.analyses.words import segment_words
 
     lex = lexicon if isinstance(lexicon, dict) else load_lexicon(lexicon)
     categories = list(lex)
-    index = {w: i for i, c in enumerate(categories) for w in lex[c]}
     words = segment_words(frame)
-    vocab_category = np.fromiter((index.get(w, -1) for w in words.vocab), dtype=np.int64, count=len(words.vocab))
-    category = vocab_category[words.word_id]
+    category = vocab_categories(words.vocab, lex)[words.word_id]
     hit = np.flatnonzero(category >= 0)
     response = words.response[hit]
     local = words.first_token[hit] - words.tokens.token_bounds[response]

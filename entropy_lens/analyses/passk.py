@@ -94,7 +94,7 @@ def passk_table(rollouts, ks: Iterable[int], *, n_boot: int = N_BOOT, seed: int 
     import pandas as pd
 
     from entropy_lens.rollouts.load import as_frame
-    from entropy_lens.stats import bootstrap_weights
+    from entropy_lens.stats import bootstrap_column_means
 
     ks = check_ks(ks)
     if n_boot < 1 or not 0 < level < 1:
@@ -131,9 +131,7 @@ def passk_table(rollouts, ks: Iterable[int], *, n_boot: int = N_BOOT, seed: int 
 
     problems = len(n)
     means = values.mean(axis=0)
-    boot = np.concatenate([w @ values for w in bootstrap_weights(problems, n_boot, seed)]) / problems
-    alpha = (1 - level) / 2
-    low, high = np.quantile(boot, [alpha, 1 - alpha], axis=0)
+    low, high = bootstrap_column_means(values, n_boot=n_boot, seed=seed, level=level)
     mean = pd.DataFrame({"k": ks, "pass_at_k": means, "ci_low": np.minimum(low, means),
                          "ci_high": np.maximum(high, means), "problems": problems})
     mean.attrs["excluded"] = excluded

@@ -182,8 +182,7 @@ def pivotal(rollouts, *, lexicon: str | os.PathLike | dict[str, list[str]] | Non
     skipped = Checked(None, {**checked.skipped, **words.skipped}).skipped_note()
 
     categories = list(lex)
-    index = {w: i for i, c in enumerate(categories) for w in lex[c]}
-    vocab_category = np.fromiter((index.get(w, -1) for w in words.vocab), dtype=np.int64, count=len(words.vocab))
+    vocab_category = vocab_categories(words.vocab, lex)
     category = vocab_category[words.word_id]
     values, clusters = words.entropy, words.response
     ordinary = category == -1
@@ -213,6 +212,13 @@ def pivotal(rollouts, *, lexicon: str | os.PathLike | dict[str, list[str]] | Non
         forking_quantile=forking_quantile, forking_threshold=threshold,
         n_responses=len(words.tokens.response_start), n_tokens=words.tokens.n_tokens, n_words=len(words),
     )
+
+
+def vocab_categories(vocab, lexicon: dict[str, list[str]]) -> np.ndarray:
+    """For each distinct word of ``vocab`` (``Words.vocab``), the index of its category in
+    ``lexicon`` (in the lexicon's order), -1 for an ordinary word."""
+    index = {w: i for i, c in enumerate(lexicon) for w in lexicon[c]}
+    return np.fromiter((index.get(w, -1) for w in vocab), dtype=np.int64, count=len(vocab))
 
 
 def _lexicon_dict(lexicon) -> dict[str, list[str]]:

@@ -124,9 +124,8 @@ def rare_from_sentences(base_sentences, rl_sentences, base_embeddings, rl_embedd
     the tables' row order. See the module docstring for the method.
     """
     import pandas as pd
-    from scipy.stats import spearmanr
 
-    from entropy_lens.stats import compare
+    from entropy_lens.stats import compare, rank_correlation
 
     check_options(k, quantile, neighbors_shown)
     k, quantile = int(k), float(quantile)
@@ -156,9 +155,7 @@ def rare_from_sentences(base_sentences, rl_sentences, base_embeddings, rl_embedd
     finite = np.isfinite(entropy)
     x, y = flag & finite, ~flag & finite
     comparison = compare(entropy[x], entropy[y], clusters[x], clusters[y], n_boot=n_boot, seed=seed)
-    rho = p_rho = math.nan
-    if finite.sum() >= 3 and np.ptp(distance[finite]) > 0 and np.ptp(entropy[finite]) > 0:
-        rho, p_rho = (float(v) for v in spearmanr(distance[finite], entropy[finite]))
+    rho, p_rho = rank_correlation(distance[finite], entropy[finite])
 
     table = pd.DataFrame({
         "prompt_id": rl_sentences["prompt_id"].to_numpy(),
