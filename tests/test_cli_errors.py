@@ -103,3 +103,14 @@ def test_argument_errors_are_one_line_too(argv, capsys):
     assert stop.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "error: " in err and "--help" in err, err
+
+
+def test_every_help_page_renders_its_percent_signs(capsys):
+    """argparse %-formats help strings but not descriptions: a doubled %% must not show."""
+    from entropy_lens.cli.main import GROUPS, main
+
+    for command in [c for group in GROUPS for c in group.COMMANDS]:
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = capsys.readouterr().out
+        assert "%%" not in text and command in text, command

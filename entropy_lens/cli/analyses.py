@@ -41,7 +41,7 @@ def add_parsers(sub) -> None:
 
     p = sub.add_parser("rare", help="rare behaviours: RL sentences far from every base-model sentence, and their entropy",
                        description="Embed the sentences of a base and an RL model's responses; an RL sentence is rare "
-                                   "when its mean cosine distance to its k nearest base sentences is in the top 10%%. "
+                                   "when its mean cosine distance to its k nearest base sentences is in the top 10%. "
                                    "Writes OUT/rare.csv, OUT/rare_summary.csv and OUT/rare.png/.svg.")
     add_paired_sources(p, "rare")
     p.add_argument("--k", type=int, default=5, help="nearest base sentences per RL sentence (default: 5)")
@@ -51,7 +51,7 @@ def add_parsers(sub) -> None:
 
     p = sub.add_parser("passk", help="pass@k curves (unbiased estimator) of one or more models, on one plot",
                        description="Pass@k = 1 - C(n-c, k) / C(n, k) per problem (n graded samples, c correct), "
-                                   "averaged over problems, with a 95%% bootstrap CI over problems. Every problem needs "
+                                   "averaged over problems, with a 95% bootstrap CI over problems. Every problem needs "
                                    "at least k graded samples (refused otherwise). Responses without a gold answer are "
                                    "left out and counted. Writes OUT/passk.csv (one row per model and k: model, k, "
                                    "pass_at_k, ci_low, ci_high, problems, excluded), OUT/passk_per_problem.csv (model, "

@@ -34,7 +34,7 @@ def add_parsers(sub) -> None:
     add_config_flags(sc, ScoreConfig, required=("input",))
 
     summary = sub.add_parser("summary", help="print what a rollout table holds: accuracy, entropy, top tokens",
-                             description="Summarise a rollout directory: counts, accuracy and mean entropy with 95%% "
+                             description="Summarise a rollout directory: counts, accuracy and mean entropy with 95% "
                                          "confidence intervals, truncated responses, entropy quantiles, the highest-"
                                          "entropy tokens and one response with its highest-entropy tokens marked.")
     summary.add_argument("rollouts", metavar="DIR", help="rollout directory (the --out of generate or score) or one of its .parquet shards")
