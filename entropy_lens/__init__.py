@@ -37,6 +37,8 @@ _API = {
     "passk_table": "analyses.passk:passk_table",
     "write_passk": "outputs:write_passk",
     "dynamics": "analyses.dynamics:dynamics",
+    "fork": "analyses.fork:fork",
+    "write_fork": "outputs:write_fork",
     "write_dynamics": "outputs:write_dynamics",
     "write_pivotal": "outputs:write_pivotal",
     "write_reflect": "outputs:write_reflect",

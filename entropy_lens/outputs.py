@@ -23,6 +23,7 @@ from entropy_lens.folders import make_folder, remove_made
 
 if TYPE_CHECKING:
     from entropy_lens.analyses.dynamics import DynamicsResult
+    from entropy_lens.analyses.fork_stats import ForkResult
     from entropy_lens.analyses.pivotal import PivotalResult
     from entropy_lens.analyses.rare import RareResult
     from entropy_lens.analyses.reflect import ReflectResult
@@ -248,3 +249,18 @@ def write_report(base, rl, out_dir: str | os.PathLike, **options: Any) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     write_new(target, text.encode("utf-8"))
     return target
+
+
+def write_fork(result: "ForkResult", out_dir: str | os.PathLike) -> list[Path]:
+    """Write ``forks.parquet`` (one row per probed position), ``fork_summary.csv`` (per kind
+    and the comparisons, plus the rank correlation and ``skipped``) and ``fork.png`` / ``.svg``
+    into ``out_dir``; returns the paths."""
+    from entropy_lens.plots.fork import fork_figure
+    from entropy_lens.plots.style import save_figure
+
+    out = _folder(out_dir)
+    paths = [out / "forks.parquet", out / "fork_summary.csv"]
+    result.forks.to_parquet(paths[0], index=False)
+    correlation = {f"spearman_{k}": v for k, v in result.correlation.items()}
+    result.summary.assign(**correlation, skipped=result.skipped).to_csv(paths[1], index=False)
+    return paths + save_figure(fork_figure(result, rollouts=result.responses), out / "fork")

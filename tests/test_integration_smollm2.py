@@ -55,3 +55,20 @@ def test_score_text_without_token_ids(smollm2, tmp_path):
     assert row.extracted == "4" and row.correct
     entropy, _ = full_forward_reference(smollm2.model, row.prompt_token_ids, row.token_ids)
     assert np.allclose(row.entropy, entropy.numpy(), atol=2e-4)
+
+
+def test_fork_probe_on_the_default_model(tmp_path):
+    """`fork --model smollm2` generates one short response and probes it: the real model's
+    continuations are graded, and a continuation resampled at a position reproduces the
+    response's own tokens before it (the prefix is the response's)."""
+    out = tmp_path / "fork"
+    proc = subprocess.run([sys.executable, "-m", "entropy_lens", "fork", "--model", "smollm2", "--tasks", "arithmetic",
+                           "--limit", "1", "--max-new-tokens", "40", "--positions", "1", "--samples", "2",
+                           "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    forks = pd.read_parquet(out / "forks.parquet")
+    rollouts = pd.read_parquet(out / "rollouts")
+    assert len(rollouts) == 1 and {"high", "low"} <= set(forks["kind"])
+    assert (forks["n_samples"] == 2).all() and forks["changed"].between(0, 1).all()
+    row = rollouts.iloc[0]
+    assert forks["entropy"].tolist() == pytest.approx([float(row.entropy[p]) for p in forks["position"]])

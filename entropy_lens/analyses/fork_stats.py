@@ -59,13 +59,15 @@ class ForkResult:
     """What ``entropy-lens fork`` found. ``forks``: one row per probed (response, kind,
     position) (``FORK_COLUMNS``); ``summary`` and ``correlation``: :func:`fork_summary`;
     ``settings``: the run's settings (model, K, positions, seed, ...); ``skipped``: '' or a
-    note on the rows left out."""
+    note on the rows left out; ``responses``: the probed rollout rows (for the figure's
+    token-entropy strip), or None."""
 
     forks: Any  # pandas.DataFrame
     summary: Any  # pandas.DataFrame
     correlation: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
     skipped: str = ""
+    responses: Any = None  # pandas.DataFrame
 
 
 def cluster_mean_ci(values: np.ndarray, clusters: np.ndarray, *, n_boot: int = N_BOOT, seed: int = 0,

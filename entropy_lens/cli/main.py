@@ -10,11 +10,11 @@ import sys
 from typing import Sequence
 
 from entropy_lens import __version__
-from entropy_lens.cli import analyses, measure, pages, train
+from entropy_lens.cli import analyses, fork, measure, pages, train
 from entropy_lens.errors import UserError
 
 # the order of `entropy-lens --help`: make a table, analyse it, draw it, train
-GROUPS = (measure, analyses, pages, train)
+GROUPS = (measure, analyses, fork, pages, train)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -125,3 +125,29 @@ class ScoreConfig(ModelOptions):
     def run_settings(self, input_digest: str) -> dict[str, Any]:
         keep = ("model", "entropy_temperature", "instruction", "chat_template", "dtype", "lenient_truncated")
         return {"command": "score", "input_sha256": input_digest, **{k: getattr(self, k) for k in keep}}
+
+
+@dataclass
+class ForkConfig(ModelSource):
+    """``entropy-lens fork``: where and how continuations are resampled. The sampling settings
+    (temperature, top-p, top-k, the response budget) are the rollouts' own, from their run."""
+
+    model: str | None = _opt(None, "model to resample with (default: the rollouts' own model, from their _run.json)")
+    positions: int = _opt(4, "token positions probed per kind (high, low, pivotal) in each response")
+    samples: int = _opt(8, "continuations sampled at each probed position")
+    limit: int | None = _opt(None, "probe only the first N responses (by prompt_id, sample_id); with --model, "
+                                   "one response to each of the first N problems is generated first")
+    seed: int = _opt(0, "seed of the position choice and of every continuation's own random stream")
+    batch_size: int = option_like(MeasureOptions, "batch_size")
+    lenient_truncated: bool = option_like(GenerateConfig, "lenient_truncated")
+
+    def validate(self) -> None:
+        checks = [
+            (self.positions > 0, f"--positions must be >= 1, got {self.positions}", "probe at least one position per kind"),
+            (self.samples > 0, f"--samples must be >= 1, got {self.samples}", "sample at least one continuation, e.g. --samples 8"),
+            (self.limit is None or self.limit > 0, f"--limit must be >= 1, got {self.limit}", "pass a positive number of responses"),
+            (self.batch_size > 0, f"--batch-size must be >= 1, got {self.batch_size}", "pass a positive batch size"),
+        ]
+        for ok, problem, fix in checks:
+            if not ok:
+                raise UserError(problem, fix)

@@ -21,14 +21,21 @@ from entropy_lens.rollouts.schema import RUN_FILE, SHARD_PATTERN, arrow_schema
 
 
 class RolloutStore:
-    """A rollout directory being written: settings check, resume bookkeeping, atomic shards."""
+    """A rollout directory being written: settings check, resume bookkeeping, atomic shards.
 
-    def __init__(self, directory: Path, settings: dict[str, Any], info: dict[str, Any] | None = None):
+    ``schema`` and ``key`` default to the rollout table's (one row per (prompt_id,
+    sample_id)); another resumable table of shards (e.g. the fork probe's outcomes, keyed by
+    position too) passes its own."""
+
+    def __init__(self, directory: Path, settings: dict[str, Any], info: dict[str, Any] | None = None, *,
+                 schema=None, key: tuple[str, ...] = ("prompt_id", "sample_id")):
         self.directory = Path(directory)
         self.settings = settings
         self.info = info or {}
+        self.schema = schema
+        self.key = key
         self.created: Path | None = None  # the topmost folder this run made, if any
-        self.done: set[tuple[str, int]] = set()
+        self.done: set[tuple] = set()
         self._next_index = 0
 
     # -- opening -----------------------------------------------------------------------
@@ -73,15 +80,15 @@ class RolloutStore:
             _atomic_write_text(run_file, json.dumps({"settings": self.settings, "info": self.info}, indent=2, sort_keys=True))
         for shard in shards(d):
             self._next_index = max(self._next_index, int(SHARD_PATTERN.match(shard.name).group(1)) + 1)
-            table = read_shard(shard, columns=["prompt_id", "sample_id"])
-            self.done.update(zip(table.column("prompt_id").to_pylist(), table.column("sample_id").to_pylist()))
+            table = read_shard(shard, columns=list(self.key))
+            self.done.update(zip(*(table.column(name).to_pylist() for name in self.key)))
 
     def write(self, rows: list[dict[str, Any]]) -> Path:
         """Write ``rows`` as one new shard, atomically; record their keys as done."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pa.Table.from_pylist(rows, schema=arrow_schema())
+        table = pa.Table.from_pylist(rows, schema=self.schema if self.schema is not None else arrow_schema())
         final = self.directory / f"part-{self._next_index:05d}.parquet"
         tmp = self.directory / f".{final.name}.tmp"
         pq.write_table(table, tmp)
@@ -89,7 +96,7 @@ class RolloutStore:
             os.fsync(f.fileno())
         os.replace(tmp, final)
         self._next_index += 1
-        self.done.update((r["prompt_id"], r["sample_id"]) for r in rows)
+        self.done.update(tuple(r[name] for name in self.key) for r in rows)
         return final
 
     def abandon(self) -> None:

@@ -1,0 +1,108 @@
+"""Resampling at probed token positions, the measuring half of ``entropy-lens fork``.
+
+At position ``t`` of a response the prefix is the prompt and the response's first ``t``
+tokens; ``K`` continuations are sampled from it (the token at ``t`` is resampled too) with
+the rollouts' own sampling settings and the rest of their response budget, and each is
+graded like a rollout row. The ``K`` rows of a position share one prefill of the prefix
+(``measure/prefix.py``). Every continuation has its own random stream, seeded from the
+seed, the response and the position, so the outcome of a position does not depend on
+batching or on which positions were probed before it.
+
+Finished positions go to resumable shards (one row per position, keyed by prompt_id,
+sample_id, position): a rerun after a kill samples only the positions still missing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Any, Iterable
+
+from entropy_lens.measure.config import ForkConfig, GenerateConfig
+from entropy_lens.measure.models import LoadedModel
+from entropy_lens.progress import progress_bar
+from entropy_lens.rollouts.store import RolloutStore
+from entropy_lens.tasks.answers import grade
+from entropy_lens.tasks.outcomes import answer_outcomes
+
+KEY = ("prompt_id", "sample_id", "position")
+# the settings of a rollout run that a continuation inherits
+SAMPLING_KEYS = ("temperature", "top_p", "top_k", "max_new_tokens", "entropy_temperature")
+FLUSH_EVERY = 4  # positions per shard: a kill loses at most this many positions' samples
+
+
+def probe_schema():
+    import pyarrow as pa
+
+    return pa.schema([
+        ("prompt_id", pa.string()), ("sample_id", pa.int64()), ("position", pa.int64()),
+        ("n_samples", pa.int64()), ("accuracy", pa.float64()), ("changed", pa.float64()),
+        ("answers", pa.list_(pa.string())), ("answer_entropy", pa.float64()),
+        ("sampled_answers", pa.list_(pa.string())), ("sampled_tokens", pa.int64()),
+    ])
+
+
+def sampling_settings(run_settings: dict[str, Any] | None) -> GenerateConfig:
+    """The sampling settings of the rollouts (``DIR/_run.json``); generate's defaults for
+    what a run did not record (a scored table, or a DataFrame without its run)."""
+    given = {k: run_settings[k] for k in SAMPLING_KEYS if run_settings and run_settings.get(k) is not None}
+    return replace(GenerateConfig(), **given)
+
+
+def continuation_seed(seed: int, prompt_id: str, sample_id: int, position: int, k: int) -> int:
+    from entropy_lens.measure.sampling import stream_seed
+
+    return stream_seed(seed, f"{prompt_id}\x00{sample_id}\x00{position}", k)
+
+
+def resample(loaded: LoadedModel, frame, positions: Iterable[tuple[str, int, int]], *, cfg: ForkConfig,
+             sampling: GenerateConfig, store: RolloutStore | None = None, show_progress: bool = True) -> list[dict]:
+    """Sample ``cfg.samples`` continuations at each (prompt_id, sample_id, position) of the
+    rollout table ``frame`` and grade them; returns one outcome row per position not yet in
+    ``store`` (those are written to it as they finish)."""
+    from entropy_lens.measure.generate import sample_batch
+
+    rows_by_key = {(r.prompt_id, int(r.sample_id)): r for r in frame.itertuples(index=False)}
+    done = store.done if store is not None else set()
+    todo = [p for p in positions if tuple(p) not in done]
+    total = len(todo) * cfg.samples
+    finished, pending = [], []
+    with progress_bar(total=total, desc="fork", unit="cont", enabled=show_progress) as bar:
+        for prompt_id, sample_id, position in todo:
+            row = rows_by_key[(prompt_id, sample_id)]
+            tokens = [int(t) for t in row.token_ids]
+            prefix = [int(t) for t in row.prompt_token_ids] + tokens[:position]
+            # the rest of the response budget; a probed position lies inside the response, so >= 1
+            budget = replace(sampling, max_new_tokens=max(1, sampling.max_new_tokens - position))
+            answers, sampled_tokens = [], 0
+            for start in range(0, cfg.samples, cfg.batch_size):
+                began, chunk_tokens = time.perf_counter(), 0
+                ks = range(start, min(start + cfg.batch_size, cfg.samples))
+                seeds = [continuation_seed(cfg.seed, prompt_id, sample_id, position, k) for k in ks]
+                for s in sample_batch(loaded, [prefix] * len(seeds), seeds, budget):
+                    text = loaded.tokenizer.decode(tokens[:position] + s["token_ids"], skip_special_tokens=True)
+                    extracted, _ = grade(text, row.answer, truncated=s["finish_reason"] == "length",
+                                         lenient_truncated=cfg.lenient_truncated)
+                    answers.append(extracted)
+                    chunk_tokens += len(s["token_ids"])
+                sampled_tokens += chunk_tokens
+                bar.record(len(seeds), chunk_tokens, time.perf_counter() - began)
+            outcome = answer_outcomes(row.extracted, answers, row.answer)
+            pending.append({
+                "prompt_id": prompt_id, "sample_id": sample_id, "position": position,
+                "n_samples": outcome["n_samples"], "accuracy": outcome["accuracy"], "changed": outcome["changed"],
+                "answers": outcome["answers"], "answer_entropy": outcome["answer_entropy"],
+                "sampled_answers": answers, "sampled_tokens": sampled_tokens,
+            })
+            if len(pending) >= FLUSH_EVERY:
+                finished += _flush(store, pending)
+        finished += _flush(store, pending)
+    return finished
+
+
+def _flush(store: RolloutStore | None, pending: list[dict]) -> list[dict]:
+    rows = list(pending)
+    pending.clear()
+    if store is not None and rows:
+        store.write(rows)
+    return rows
