@@ -184,3 +184,23 @@ def test_report_renders_offline_in_chromium(page, tmp_path):
     assert "Therefore" in shown.dom and "&lt;script&gt;alert(1)" in shown.dom and "<script" not in shown.dom
     assert shown.page_requests == [], f"the page fetched {shown.page_requests}"
     assert external_references(shown.dom) == []
+
+
+def test_a_fork_result_adds_its_section_and_a_folder_works_too(tables, tmp_path):
+    from entropy_lens.analyses.fork_stats import FORK_COLUMNS
+    from entropy_lens.errors import UserError
+
+    rows = [("p0", 0, 3, 2.0, "high", 0.75), ("p0", 1, 5, 2.5, "high", 1.0), ("p1", 0, 2, 3.0, "high", 0.5),
+            ("p0", 0, 4, 0.1, "low", 0.0), ("p0", 1, 6, 0.2, "low", 0.25), ("p1", 0, 1, 0.05, "low", 0.0)]
+    forks = pd.DataFrame(rows, columns=["prompt_id", "sample_id", "position", "entropy", "kind", "changed"])
+    forks = forks.assign(token="<b>x</b>", n_samples=4, accuracy=0.5, answers=[["4"]] * len(forks),
+                         answer_entropy=forks["changed"])[FORK_COLUMNS]
+    (tmp_path / "fork").mkdir()
+    forks.to_parquet(tmp_path / "fork" / "forks.parquet")
+    base, rl = tables
+    html = report_html(base, rl, heatmaps=1, embedder=HashingEmbedder(), fork=tmp_path / "fork")
+    assert "id=\"fork\"" in html and "Forking tokens" in html and "high − low" in html
+    assert "<b>x</b>" not in html  # model text is escaped, in the figure's labels too
+    assert "Forking tokens" not in report_html(base, rl, heatmaps=1, embedder=HashingEmbedder())
+    with pytest.raises(UserError, match="holds no forks.parquet"):
+        report_html(base, rl, embedder=HashingEmbedder(), fork=tmp_path)

@@ -37,11 +37,14 @@ counts once, with its mean changed): ``{"rho", "p_value", "n"}``.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from entropy_lens.errors import UserError
 from entropy_lens.stats import N_BOOT, bootstrap_weights, compare, rank_correlation
 
 FORK_COLUMNS = ["prompt_id", "sample_id", "position", "token", "entropy", "kind", "n_samples", "accuracy", "changed",
@@ -156,3 +159,21 @@ def fork_summary(forks, *, n_boot: int = N_BOOT, seed: int = 0):
                          **_comparison_row(forks[a], clusters[a], forks[b], clusters[b], n_boot=n_boot, seed=seed)})
     summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS).astype({"positions": "Int64", "responses": "Int64"})
     return summary, fork_correlation(forks)
+
+
+def load_fork(result_or_folder) -> ForkResult:
+    """A fork result as given, or read from the output folder of ``entropy-lens fork``
+    (its ``forks.parquet``; the summary is computed again from it, with the default seed)."""
+    import pandas as pd
+
+    if isinstance(result_or_folder, ForkResult):
+        return result_or_folder
+    if not isinstance(result_or_folder, (str, os.PathLike)):
+        raise UserError(f"fork={type(result_or_folder).__name__} is neither a fork result nor a folder",
+                        "pass the result of entropy_lens.fork(...) or the --out folder of `entropy-lens fork`")
+    path = Path(result_or_folder) / "forks.parquet"
+    if not path.is_file():
+        raise UserError(f"{result_or_folder} holds no forks.parquet", "pass the --out folder of `entropy-lens fork`")
+    forks = pd.read_parquet(path)
+    summary, correlation = fork_summary(forks)
+    return ForkResult(forks=forks, summary=summary, correlation=correlation)

@@ -29,6 +29,7 @@ def add_parsers(sub) -> None:
                                    "in OUT/report.html (self-contained: no network).")
     add_paired_sources(p, "report")
     p.add_argument("--embedder", metavar="MODEL", help="sentence-transformers model for rare behaviours (default: offline all-MiniLM-L6-v2)")
+    p.add_argument("--fork", metavar="DIR", help="the --out folder of `entropy-lens fork`: adds a section on the causal probe")
     add_generation_options(p)
 
 
@@ -47,12 +48,17 @@ def _run_heatmap(args) -> str:
 def _run_report(args) -> str:
     from entropy_lens.outputs import staged_output, write_report
 
+    fork = None
+    if args.fork:
+        from entropy_lens.analyses.fork_stats import load_fork
+
+        fork = load_fork(args.fork)  # a missing or bad fork folder fails before any work
     base_and_rl = paired_sources(args)
 
     def work(out_dir, staging):
         base, rl = base_and_rl(out_dir)
         write_report(base, rl, staging, base_name=Path(args.base).name, rl_name=Path(args.rl).name,
-                     embedder=args.embedder)
+                     embedder=args.embedder, fork=fork)
         return f"wrote {out_dir / 'report.html'}"
     return staged_output(args.out, args.command, work)
 

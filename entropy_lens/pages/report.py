@@ -24,7 +24,9 @@ from typing import Any
 from entropy_lens.pages.html import escape, page
 from entropy_lens.pages.report_context import Context, label
 from entropy_lens.pages.report_examples import section_heatmaps, section_rare
+from entropy_lens.pages.report_fork import section_fork
 from entropy_lens.pages.report_sections import section_entropy, section_overview, section_pivotal, section_reflective
+from entropy_lens.analyses.fork_stats import load_fork
 from entropy_lens.rollouts.load import load_rollouts
 
 REPORT_FILE = "report.html"
@@ -56,6 +58,7 @@ SECTIONS = [
     ("rare", "Rare behaviours", section_rare),
     ("heatmaps", "Heatmaps", section_heatmaps),
 ]
+FORK_SECTION = ("fork", "Forking tokens: does resampling change the answer?", section_fork)
 
 
 def _load(table, name: str):
@@ -65,13 +68,15 @@ def _load(table, name: str):
 
 def report_html(base, rl, *, base_name: str = "base", rl_name: str = "rl", embedder: Any = None,
                 cap_quantile: float = 0.95, heatmaps: int = 2, rare_top: int = 10, min_count: int = 20,
-                rare_options: dict | None = None, title: str | None = None) -> str:
+                rare_options: dict | None = None, title: str | None = None, fork: Any = None) -> str:
     """The comparison page of two rollout tables (DataFrames or rollout directories), as a str.
 
     ``embedder``: sentence-transformers model (path, id or object) for rare behaviours;
     ``heatmaps``: shared prompts shown as heatmaps; ``rare_top``: rare sentences listed;
     ``min_count``: occurrences a word needs to enter the highest-entropy word lists;
-    ``rare_options``: further keyword arguments of ``entropy_lens.analyses.rare.rare`` (k, quantile).
+    ``rare_options``: further keyword arguments of ``entropy_lens.analyses.rare.rare`` (k, quantile);
+    ``fork``: a fork result (``entropy_lens.fork``) or the output folder of ``entropy-lens fork``, for
+    a section on the causal probe.
     """
     if base_name == rl_name:  # e.g. two folders both called "rollouts": keep them apart on the page
         base_name, rl_name = f"{base_name} (base)", f"{rl_name} (RL)"
@@ -79,16 +84,17 @@ def report_html(base, rl, *, base_name: str = "base", rl_name: str = "rl", embed
     rl_frame, rl_skip = _load(rl, rl_name)
     ctx = Context(base_frame, rl_frame, base_name, rl_name, {base_name: base_skip, rl_name: rl_skip},
                   cap_quantile=cap_quantile, heatmaps=heatmaps, rare_top=rare_top, min_count=min_count, embedder=embedder,
-                  rare_options=dict(rare_options or {}))
+                  rare_options=dict(rare_options or {}), fork=None if fork is None else load_fork(fork))
+    sections = SECTIONS + ([FORK_SECTION] if ctx.fork is not None else [])
     body, extra_css = [], [REPORT_CSS]
-    for anchor, heading, build in SECTIONS:
+    for anchor, heading, build in sections:
         out = build(ctx)
         if isinstance(out, tuple):
             out, css = out
             extra_css.append(css)
         body.append(f"<section id=\"{anchor}\"><h2>{escape(heading)}</h2>{out}</section>")
     title = title or f"{base_name} vs {rl_name}: entropy report"
-    toc = "".join(f"<li><a href=\"#{a}\">{escape(h)}</a></li>" for a, h, _ in SECTIONS)
+    toc = "".join(f"<li><a href=\"#{a}\">{escape(h)}</a></li>" for a, h, _ in sections)
     skipped = "".join(f"<p class=\"note\">{escape(name)}: {escape(note)}.</p>" for name, note in ctx.skipped.items() if note)
     head = (
         f"<h1>{escape(title)}</h1>"

@@ -27,6 +27,7 @@ class Context:
     min_count: int = 20
     embedder: Any = None
     rare_options: dict = field(default_factory=dict)
+    fork: Any = None  # a ForkResult, for the optional fork section
     cache: dict = field(default_factory=dict)
 
     def tables(self):
