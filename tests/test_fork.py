@@ -125,3 +125,9 @@ def test_sigkill_then_rerun_gives_each_position_once(rollouts, tmp_path):
     expected = pd.read_parquet(whole / "forks.parquet")
     cols = ["prompt_id", "sample_id", "kind", "position", "changed", "answer_entropy"]
     pd.testing.assert_frame_equal(forks[cols], expected[cols])
+
+
+def test_generating_first_needs_a_limit(tmp_path, capsys):
+    assert main(["fork", "--model", "smollm2", "--out", str(tmp_path / "o")]) == 2
+    assert "needs --limit N" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

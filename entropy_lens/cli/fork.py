@@ -74,6 +74,9 @@ def run(args: argparse.Namespace) -> str:
             return plan.describe(cfg.samples) + " (dry run: nothing sampled)"
         generation = None
     else:
+        if cfg.limit is None:  # one response to every problem of a task set is rarely what a probe wants
+            raise UserError("fork --model without --rollouts needs --limit N",
+                            "pass e.g. --limit 8: one response to each of the first 8 problems is generated, then probed")
         generation = _generation_config(args, cfg)
         if args.dry_run:
             return (f"fork: one response to each of {cfg.limit or 'all'} {generation.tasks} problems is generated first "
