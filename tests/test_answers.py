@@ -137,6 +137,9 @@ def test_grading_works_outside_the_main_thread():
     ("7 + 5 = 12, so", None),                                               # a bare last number is not one
     (r"... \boxed{12", None),                                              # an unclosed box is not one
     ("Two answers: 5 and 6", None),
+    (r"the answer is within \boxed{}, as the problem requires a step", None),  # prose after the marker
+    ("so the answer is correct.", None),
+    (r"the answer is \frac{3}{4}", r"\frac{3}{4}"),                          # a LaTeX command is no word
 ])
 def test_explicit_answer(response, expected):
     assert explicit_answer(response) == expected

@@ -98,9 +98,15 @@ _SENTENCE_END = re.compile(r"[.;!?](?=\s|$)")
 _LEADING_NUMBER = re.compile(_NUMBER.pattern + r"(?=\s*$|[.,;!?*)]|\s+[^\W\d_])")
 
 
+# a short formula: digits, letters, operators and brackets, with at least one digit or operator,
+# and no run of three letters outside a LaTeX command (prose has words, formulas rarely do)
+_FORMULA = re.compile(r"(?=.*[\d=+\-*/^])(?!.*(?<!\\)\b[A-Za-z]{3,})[\w\s=+\-*/^().,\\{}\[\]]{1,24}")
+
+
 def _statement_value(line: str) -> str | None:
     """The answer a statement gives on the rest of its line: a leading math span, else a
-    number standing alone ("12 apples."), else the text up to the end of the sentence."""
+    number standing alone ("12 apples."), else the text up to the end of the sentence when it
+    reads as a short formula ("x = 5", "2x + 1"), not as prose ("correct", "within the box")."""
     s = line.strip().strip("*").strip()
     math_span = _MATH_SPAN.match(s)
     if math_span:
@@ -109,7 +115,7 @@ def _statement_value(line: str) -> str | None:
     if number:
         return _plain_number(number.group("num"))
     s = _SENTENCE_END.split(s, 1)[0].strip().strip("*").strip()
-    return s or None
+    return s if _FORMULA.fullmatch(s) else None
 
 
 def _stated_answer(text: str) -> str | None:
