@@ -131,3 +131,8 @@ def test_generating_first_needs_a_limit(tmp_path, capsys):
     assert main(["fork", "--model", "smollm2", "--out", str(tmp_path / "o")]) == 2
     assert "needs --limit N" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_missing_rollout_directory_is_named_as_such(tmp_path, capsys):
+    assert main(["fork", "--rollouts", str(tmp_path / "absent"), "--out", str(tmp_path / "o")]) == 2
+    assert "rollout directory" in capsys.readouterr().err and not (tmp_path / "o").exists()

@@ -74,12 +74,12 @@ def prepare_fork(rollouts, cfg: ForkConfig, *, run_settings: dict[str, Any] | No
     ``rollouts``: a rollout table or directory; ``run_settings``: its generation settings
     when it is a DataFrame (a directory's own ``_run.json`` is read)."""
     cfg.validate()
+    checked = load_rollouts(rollouts, need=NEED)  # a missing or bad table is named first
     settings = run_settings if run_settings is not None else _run_settings(rollouts)
     model = cfg.model or (settings or {}).get("model")
     if not model:
         raise UserError("no model to resample with: the rollouts do not name theirs",
                         "pass --model (the model that wrote the responses)")
-    checked = load_rollouts(rollouts, need=NEED)
     frame = checked.frame.sort_values(["prompt_id", "sample_id"], kind="stable").reset_index(drop=True)
     if cfg.limit is not None:
         frame = frame.head(cfg.limit).reset_index(drop=True)
