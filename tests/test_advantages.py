@@ -96,3 +96,14 @@ def test_masked_mean_counts_real_tokens_only():
     x = torch.tensor([[1.0, 3.0, 100.0]])
     assert float(masked_mean(x, torch.tensor([[1, 1, 0]]))) == 2.0
     assert float(masked_mean(x, torch.zeros(1, 3))) == 0.0
+
+
+def test_top_entropy_mask_keeps_the_top_share_of_real_tokens():
+    from entropy_lens_trainer.advantages import top_entropy_mask
+
+    entropy = torch.tensor([[0.1, 0.9, 0.5, 0.3, 7.0], [0.8, 0.2, 0.7, 0.0, 0.0]])
+    mask = torch.tensor([[1, 1, 1, 1, 0], [1, 1, 1, 0, 0]], dtype=torch.float32)  # 7.0 sits on padding
+    keep = top_entropy_mask(entropy, mask, 0.5)  # 7 real tokens: the median, 0.5, and the tokens above it
+    assert keep.tolist() == [[0, 1, 1, 0, 0], [1, 0, 1, 0, 0]]
+    assert torch.equal(top_entropy_mask(entropy, mask, 1.0), mask)
+    assert top_entropy_mask(entropy, mask, 1e-9).sum() == 1  # the single highest real token

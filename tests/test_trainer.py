@@ -609,3 +609,33 @@ def test_reward_spec_loading(tmp_path, monkeypatch):
                           ("my_rewards:missing", "no function")]:
         with pytest.raises(UserError, match=message):
             load_reward(spec)
+
+
+def test_masked_tokens_carry_no_policy_gradient():
+    """The 80/20 baseline: a token outside the kept share contributes nothing to the gradient,
+    and the loss is still a mean over all response tokens."""
+    logprob = torch.tensor([[-1.0, -2.0, -0.5], [-0.3, -1.5, -9.0]], requires_grad=True)
+    mask = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]])
+    keep = torch.tensor([[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]])
+    advantages = torch.tensor([[0.5, 0.5, 0.5], [-1.0, -1.0, -1.0]])
+    loss, _ = losses.clipped_surrogate(logprob, logprob.detach(), advantages, mask, 0.2, 0.28, keep)
+    loss.backward()
+    # on policy the gradient of each kept token is -A / (number of response tokens)
+    expected = -(advantages * keep) / mask.sum()
+    assert torch.allclose(logprob.grad, expected)
+    assert (logprob.grad[keep == 0] == 0).all()
+
+
+def test_top_entropy_quantile_trains_on_that_share_of_tokens(tiny_model_dir, tmp_path):
+    frame = train(_cfg(tiny_model_dir, steps=2, top_entropy_quantile=0.2), tmp_path / "run",
+                  reward_fn=_says("answer"), verbose=False)
+    share = frame["gradient_token_share"]
+    assert ((share > 0.1) & (share <= 0.3)).all(), share.tolist()  # ties at the threshold may add a few
+    full = train(_cfg(tiny_model_dir, steps=1), tmp_path / "full", reward_fn=_says("answer"), verbose=False)
+    assert full["gradient_token_share"].tolist() == [1.0]
+
+
+@pytest.mark.parametrize("q", [0.0, -0.1, 1.5])
+def test_top_entropy_quantile_out_of_range_is_refused(q):
+    with pytest.raises(UserError, match="--top-entropy-quantile must be in"):
+        TrainConfig(top_entropy_quantile=q).validate()

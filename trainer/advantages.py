@@ -76,3 +76,15 @@ def whiten(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     mean = (x * m).sum() / n.clamp(min=1)
     var = (((x - mean) * m) ** 2).sum() / (n - 1).clamp(min=1)
     return (x - mean) * torch.rsqrt(var + WHITEN_EPS) * m
+
+
+def top_entropy_mask(entropy: torch.Tensor, mask: torch.Tensor, quantile: float) -> torch.Tensor:
+    """The response tokens (``mask`` > 0) whose ``entropy`` is in the top ``quantile`` share of
+    all of them, as a float mask of ``mask``'s shape: the tokens that keep their policy
+    gradient in the 80/20 baseline (Wang et al. 2025). ``quantile`` 1.0 keeps every token;
+    ties at the threshold are kept, as TRL's ``top_entropy_quantile`` does."""
+    real = mask > 0
+    if quantile >= 1.0 or not real.any():
+        return real.float()
+    threshold = torch.quantile(entropy[real].float(), 1.0 - quantile)
+    return (real & (entropy >= threshold)).float()

@@ -51,6 +51,10 @@ class TrainConfig(PromptOptions, ModelSource):
     alpha: float | None = _opt(None, "entropy-adv: weight of the entropy bonus (default: 0.4 for grpo, 0.1 for ppo)")
     kappa: float = _opt(2.0, "entropy-adv: the bonus is at most |A|/kappa; must be > 1 so no advantage changes sign")
     beta: float = _opt(0.001, "entropy-reg: entropy regularisation coefficient")
+    top_entropy_quantile: float = _opt(1.0, "train only on this share of the response tokens, those of highest entropy "
+                                            "('Beyond the 80/20 Rule', Wang et al. 2025: 0.2); the rest get no policy "
+                                            "gradient. Ranked by the sampling policy's entropy over the whole rollout "
+                                            "batch; 1.0 = every token")
     # rollouts
     steps: int = _opt(100, "training steps (one rollout batch and its updates per step)")
     prompts_per_step: int = _opt(4, "problems per rollout batch")
@@ -108,6 +112,8 @@ class TrainConfig(PromptOptions, ModelSource):
             (self.kappa > 1, f"--kappa must be > 1, got {self.kappa}", "the bonus min(alpha*H, |A|/kappa) must stay below |A| (paper: 2)"),
             (self.alpha is None or self.alpha >= 0, f"--alpha must be >= 0, got {self.alpha}", "use 0.4 (grpo) or 0.1 (ppo)"),
             (self.beta >= 0, f"--beta must be >= 0, got {self.beta}", "pass a non-negative entropy coefficient"),
+            (0 < self.top_entropy_quantile <= 1, f"--top-entropy-quantile must be in (0, 1], got {self.top_entropy_quantile}",
+             "pass e.g. 0.2 to train on the top 20% of tokens by entropy, or 1.0 for all"),
             (self.algorithm != "grpo" or self.group_size >= 2, f"grpo needs --group-size >= 2, got {self.group_size}",
              "sample several responses per problem; a group of one has no baseline"),
             (self.group_size >= 1, f"--group-size must be >= 1, got {self.group_size}", "pass a positive group size"),

@@ -77,6 +77,7 @@ def train_step(t: Trainer, step: int) -> dict[str, Any]:
                                     batch_size=cfg.batch_size)
     rollout_s = time.perf_counter() - started
     mask = batch.tensors["response_mask"].float()
+    keep = adv.top_entropy_mask(_padded(batch.entropy, mask), mask, cfg.top_entropy_quantile)  # 80/20 baseline
 
     # 2. reward: one number per response
     rewards = torch.tensor(score_responses(t.reward_fn, batch.texts, [p.answer for p in batch.problems],
@@ -92,13 +93,13 @@ def train_step(t: Trainer, step: int) -> dict[str, Any]:
         advantages = adv.whiten(advantages, mask)
 
     row: dict[str, Any] = {"step": step, "reward_mean": float(rewards.mean()), "accuracy": float((rewards > 0).float().mean()),
-                           **rollout_metrics(batch)}
+                           **rollout_metrics(batch), "gradient_token_share": float(keep.sum() / mask.sum().clamp(min=1))}
     updates = _Updates()
     if not (torch.isfinite(rewards).all() and torch.isfinite(advantages).all()):
         updates.skipped += 1  # a NaN / inf reward or advantage: no update at all this step
     else:
         # 4-6. shaping, loss and optimiser steps: ppo_epochs passes over minibatches
-        _optimise(t, step, batch, advantages, mask, old_values, returns, updates)
+        _optimise(t, step, batch, advantages, mask, keep, old_values, returns, updates)
     t.skipped_total += updates.skipped
 
     seconds = time.perf_counter() - started
@@ -109,7 +110,7 @@ def train_step(t: Trainer, step: int) -> dict[str, Any]:
     return row
 
 
-def _optimise(t: Trainer, step: int, batch, advantages, mask, old_values, returns, updates: "_Updates") -> None:
+def _optimise(t: Trainer, step: int, batch, advantages, mask, keep, old_values, returns, updates: "_Updates") -> None:
     cfg = t.cfg
     train_policy = cfg.algorithm == "grpo" or step > cfg.critic_warmup  # ppo: critic pre-training first
     # Log-probs of the policy that sampled. With one update per batch they equal the
@@ -128,12 +129,12 @@ def _optimise(t: Trainer, step: int, batch, advantages, mask, old_values, return
             # one optimiser update per minibatch, accumulated over micro-batches of batch_size sequences
             parts = rollout.micro_batches(batch.tensors, batch.prompt_width, rows.sort().values, cfg.batch_size)
             if train_policy:
-                _policy_update(t, parts, advantages, mask, old_logprob, ref_logprob, updates)
+                _policy_update(t, parts, advantages, mask, keep, old_logprob, ref_logprob, updates)
             if t.critic is not None:
                 _critic_update(t, parts, old_values, returns, mask, updates)
 
 
-def _policy_update(t: Trainer, parts, advantages, mask, old_logprob, ref_logprob, updates: "_Updates") -> None:
+def _policy_update(t: Trainer, parts, advantages, mask, keep, old_logprob, ref_logprob, updates: "_Updates") -> None:
     cfg, model, device = t.cfg, t.loaded.model, t.device
     n_tokens = max(1.0, sum(float(mask[p.rows, :p.length].sum()) for p in parts))
     sums: dict[str, float] = {}
@@ -153,7 +154,8 @@ def _policy_update(t: Trainer, parts, advantages, mask, old_logprob, ref_logprob
             shaped = shape_advantages(a, entropy.detach(), cfg.effective_alpha, cfg.kappa, m)
 
         # 5. loss: clipped surrogate (Clip-Higher); optional entropy and KL terms; all token means
-        loss, stats = losses.clipped_surrogate(logprob, old, shaped, m, cfg.eps_low, cfg.eps_high)
+        kept = None if cfg.top_entropy_quantile >= 1.0 else keep[cut].to(device)
+        loss, stats = losses.clipped_surrogate(logprob, old, shaped, m, cfg.eps_low, cfg.eps_high, kept)
         if cfg.shaping == "entropy-reg":
             loss = loss - cfg.beta * adv.masked_mean(entropy, m)  # gradient flows through H
         if ref_logprob is not None:
@@ -256,6 +258,14 @@ def _logprob(model, part, temperature: float) -> torch.Tensor:
     device = next(model.parameters()).device
     logits = rollout.response_logits(model, _to(part.tensors, device), part.prompt_width)
     return losses.logprob_and_entropy(logits, part.tensors["response_ids"].to(device), temperature)[0]
+
+
+def _padded(values: list[list[float]], mask: torch.Tensor) -> torch.Tensor:
+    """Per-response lists (the sampling pass's entropies) as a (B, R) tensor aligned with ``mask``."""
+    out = torch.zeros(mask.shape, dtype=torch.float32)
+    for row, v in enumerate(values):
+        out[row, :len(v)] = torch.tensor(v, dtype=torch.float32)
+    return out
 
 
 def _per_token(batch, size: int, fn) -> torch.Tensor:

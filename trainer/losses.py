@@ -73,19 +73,22 @@ def logprob_and_entropy(logits: torch.Tensor, token_ids: torch.Tensor,
 
 
 def clipped_surrogate(logprob: torch.Tensor, old_logprob: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor,
-                      eps_low: float, eps_high: float) -> tuple[torch.Tensor, dict[str, float]]:
+                      eps_low: float, eps_high: float, keep: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """PPO's clipped objective with Clip-Higher, as a loss to minimise (token mean).
 
     ``ratio = exp(logprob - old_logprob)`` is clipped to ``[1 - eps_low, 1 + eps_high]``:
     a positive advantage stops pushing once ``ratio > 1 + eps_high``, a negative one once
     ``ratio < 1 - eps_low``. Returns the loss and ``clip_fraction`` (share of tokens where
     the clipped term is the active one) and ``approx_kl`` (k3 estimate of KL(old || new)).
+    ``keep`` (0/1 per token) zeroes the terms of tokens that get no gradient while the mean
+    stays over all response tokens, as TRL's entropy mask does.
     """
     log_ratio = (logprob - old_logprob).clamp(-20.0, 20.0)  # exp() of a huge gap overflows to inf
     ratio = torch.exp(log_ratio)
     unclipped = -advantages * ratio
     clipped = -advantages * ratio.clamp(1.0 - eps_low, 1.0 + eps_high)
-    loss = masked_mean(torch.maximum(unclipped, clipped), mask)
+    per_token = torch.maximum(unclipped, clipped)
+    loss = masked_mean(per_token if keep is None else per_token * keep, mask)
     with torch.no_grad():
         stats = {
             "clip_fraction": float(masked_mean((clipped > unclipped).float(), mask)),

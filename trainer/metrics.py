@@ -22,6 +22,8 @@ pivotal_entropy        mean entropy at the first token of pivotal words (pivotal
 reflection_frequency   reflective sentences per response (the sentences and pattern of
                        ``entropy-lens reflect``)
 repetition_rate        mean over responses of 1 - distinct 4-grams / 4-grams (tokens)
+gradient_token_share   share of response tokens that get a policy gradient (1 unless
+                       --top-entropy-quantile < 1, the 80/20 baseline)
 loss                   mean total policy loss of the updates
 clip_fraction          share of tokens whose clipped term was active
 approx_kl              k3 estimate of KL(old || new policy), token mean
