@@ -253,14 +253,16 @@ def write_report(base, rl, out_dir: str | os.PathLike, **options: Any) -> Path:
 
 def write_fork(result: "ForkResult", out_dir: str | os.PathLike) -> list[Path]:
     """Write ``forks.parquet`` (one row per probed position), ``fork_summary.csv`` (per kind
-    and the comparisons, plus the rank correlation and ``skipped``) and ``fork.png`` / ``.svg``
-    into ``out_dir``; returns the paths."""
+    and the comparisons, plus the rank correlation and ``skipped``), ``fork_settings.json``
+    (model, K, seed, positions, sampling) and ``fork.png`` / ``.svg`` into ``out_dir``;
+    returns the paths."""
     from entropy_lens.plots.fork import fork_figure
     from entropy_lens.plots.style import save_figure
 
     out = _folder(out_dir)
-    paths = [out / "forks.parquet", out / "fork_summary.csv"]
+    paths = [out / "forks.parquet", out / "fork_summary.csv", out / "fork_settings.json"]
     result.forks.to_parquet(paths[0], index=False)
+    paths[2].write_text(json.dumps(result.settings, indent=2, sort_keys=True) + "\n")
     correlation = {f"spearman_{k}": v for k, v in result.correlation.items()}
     result.summary.assign(**correlation, skipped=result.skipped).to_csv(paths[1], index=False)
     return paths + save_figure(fork_figure(result, rollouts=result.responses), out / "fork")

@@ -136,3 +136,27 @@ def test_generating_first_needs_a_limit(tmp_path, capsys):
 def test_a_missing_rollout_directory_is_named_as_such(tmp_path, capsys):
     assert main(["fork", "--rollouts", str(tmp_path / "absent"), "--out", str(tmp_path / "o")]) == 2
     assert "rollout directory" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_a_dataframe_with_other_ids_and_no_gold_answers(rollouts, tiny_model_dir):
+    import entropy_lens as el
+
+    table = el.read_rollouts(rollouts).head(2)
+    table = table.assign(prompt_id=range(len(table)), answer=float("nan"))  # ints, and NaN for "no answer"
+    result = el.fork(table, str(tiny_model_dir), positions=1, samples=2, batch_size=2, device="cpu",
+                     show_progress=False)
+    assert result.forks["accuracy"].isna().all()  # ungraded without a gold answer
+    assert set(result.forks["prompt_id"]) == {"0", "1"}
+    assert "generate's defaults" not in str(result.settings)  # the plan said so; settings stay data
+
+
+def test_report_from_a_fork_folder_carries_the_runs_settings(rollouts, tmp_path):
+    from entropy_lens.analyses.fork_stats import load_fork
+
+    out = tmp_path / "fork"
+    assert main(["fork", "--rollouts", str(rollouts), "--out", str(out), "--seed", "5", *PROBE]) == 0
+    loaded = load_fork(out)
+    assert loaded.settings["samples"] == 3 and loaded.settings["seed"] == 5
+    written = pd.read_csv(out / "fork_summary.csv")
+    assert loaded.summary["mean_changed"].tolist() == pytest.approx(written["mean_changed"].tolist(), nan_ok=True)
+    assert loaded.summary["changed_ci_low"].tolist() == pytest.approx(written["changed_ci_low"].tolist(), nan_ok=True)

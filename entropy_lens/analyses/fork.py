@@ -32,7 +32,7 @@ from entropy_lens.rollouts.load import load_rollouts
 from entropy_lens.rollouts.schema import RUN_FILE
 from entropy_lens.rollouts.validate import TOKEN_COLUMNS
 
-NEED = TOKEN_COLUMNS + ("prompt_token_ids", "answer", "extracted")
+NEED = TOKEN_COLUMNS + ("prompt_token_ids", "answer", "finish_reason")
 
 
 @dataclass
@@ -44,6 +44,7 @@ class ForkPlan:
     model: str
     sampling: GenerateConfig     # the rollouts' temperature, top-p, top-k, response budget
     skipped: str = ""
+    sampling_recorded: bool = True  # False: the table recorded no sampling settings; generate's defaults
 
     @property
     def positions(self) -> list[tuple[str, int, int]]:
@@ -57,7 +58,9 @@ class ForkPlan:
         n = len(self.positions)
         return (f"fork: {len(self.frame)} responses, {len(self.probes)} probed positions ({kinds}; {n} distinct) "
                 f"x {samples} samples = {n * samples:,} continuations of up to {self.sampling.max_new_tokens} tokens "
-                f"(temperature {self.sampling.temperature}, top-p {self.sampling.top_p}), model {self.model}")
+                f"(temperature {self.sampling.temperature}, top-p {self.sampling.top_p}"
+                + ("" if self.sampling_recorded else ": generate's defaults, the table records no sampling settings")
+                + f"), model {self.model}")
 
 
 def _run_settings(rollouts) -> dict[str, Any] | None:
@@ -80,21 +83,24 @@ def prepare_fork(rollouts, cfg: ForkConfig, *, run_settings: dict[str, Any] | No
     if not model:
         raise UserError("no model to resample with: the rollouts do not name theirs",
                         "pass --model (the model that wrote the responses)")
-    frame = checked.frame.sort_values(["prompt_id", "sample_id"], kind="stable").reset_index(drop=True)
+    frame = checked.frame.assign(prompt_id=checked.frame["prompt_id"].astype(str))  # ids as the store keys them
+    frame = frame.sort_values(["prompt_id", "sample_id"], kind="stable").reset_index(drop=True)
     if cfg.limit is not None:
         frame = frame.head(cfg.limit).reset_index(drop=True)
     probes = choose_positions(frame, positions=cfg.positions, seed=cfg.seed)
     if probes.empty:
         raise UserError("no position to probe: every response is a single token", "generate longer responses first")
+    recorded = bool(settings) and all(settings.get(k) is not None for k in ("temperature", "max_new_tokens"))
     return ForkPlan(frame=frame, probes=probes, model=model, sampling=sampling_settings(settings),
-                    skipped=checked.skipped_note())
+                    skipped=checked.skipped_note(), sampling_recorded=recorded)
 
 
 def _store_settings(plan: ForkPlan, cfg: ForkConfig) -> dict[str, Any]:
     """What decides the outcome rows; a rerun into the same folder must match them."""
     digest = hashlib.sha256(json.dumps(plan.positions).encode()).hexdigest()
-    return {"command": "fork", "model": plan.model, "samples": cfg.samples, "seed": cfg.seed,
-            "lenient_truncated": cfg.lenient_truncated, "positions_sha256": digest,
+    return {"command": "fork", "model": plan.model, "dtype": cfg.dtype, "samples": cfg.samples, "seed": cfg.seed,
+            "positions": cfg.positions, "limit": cfg.limit, "lenient_truncated": cfg.lenient_truncated,
+            "positions_sha256": digest,
             **{k: getattr(plan.sampling, k) for k in ("temperature", "top_p", "top_k", "max_new_tokens",
                                                       "entropy_temperature")}}
 
@@ -114,11 +120,13 @@ def run_fork(plan: ForkPlan, cfg: ForkConfig, out: str | os.PathLike | None = No
         store = RolloutStore(Path(out), _store_settings(plan, cfg), schema=probe_schema(), key=KEY)
         store.check()
     try:
-        loaded = load_model(plan.model, device=cfg.device, dtype=cfg.dtype, trust_remote_code=cfg.trust_remote_code)
         if store is not None:
             store.open()
-        rows = resample(loaded, plan.frame, plan.positions, cfg=cfg, sampling=plan.sampling, store=store,
-                        show_progress=show_progress)
+        rows = []
+        if store is None or set(plan.positions) - store.done:  # a finished run needs no model
+            loaded = load_model(plan.model, device=cfg.device, dtype=cfg.dtype, trust_remote_code=cfg.trust_remote_code)
+            rows = resample(loaded, plan.frame, plan.positions, cfg=cfg, sampling=plan.sampling, store=store,
+                            show_progress=show_progress)
     except BaseException:
         if store is not None:
             store.abandon()
@@ -126,7 +134,7 @@ def run_fork(plan: ForkPlan, cfg: ForkConfig, out: str | os.PathLike | None = No
     outcomes = read_rollouts(out) if store is not None else pd.DataFrame(rows)
     forks = plan.probes.merge(outcomes, on=list(KEY), how="left", validate="many_to_one")
     summary, correlation = fork_summary(forks, seed=cfg.seed)
-    settings = {**_store_settings(plan, cfg), "positions": cfg.positions, "limit": cfg.limit}
+    settings = _store_settings(plan, cfg)
     return ForkResult(forks=forks, summary=summary, correlation=correlation, settings=settings, skipped=plan.skipped,
                       responses=plan.frame)
 

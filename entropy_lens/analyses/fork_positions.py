@@ -106,7 +106,10 @@ def pivotal_positions(frame, lexicon=None) -> list[np.ndarray]:
     out = [np.zeros(0, dtype=np.int64) for _ in range(len(frame))]
     if not len(frame):
         return out
-    words = segment_words(frame)
+    try:
+        words = segment_words(frame)
+    except UserError:  # no row with usable offsets: no word starts, but high and low still work
+        return out
     pivotal = vocab_categories(words.vocab, _lexicon(lexicon))[words.word_id] >= 0
     response = words.response[pivotal]
     local = words.first_token[pivotal] - words.tokens.token_bounds[response]

@@ -36,6 +36,7 @@ counts once, with its mean changed): ``{"rho", "p_value", "n"}``.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -162,8 +163,9 @@ def fork_summary(forks, *, n_boot: int = N_BOOT, seed: int = 0):
 
 
 def load_fork(result_or_folder) -> ForkResult:
-    """A fork result as given, or read from the output folder of ``entropy-lens fork``
-    (its ``forks.parquet``; the summary is computed again from it, with the default seed)."""
+    """A fork result as given, or read from the output folder of ``entropy-lens fork``: its
+    ``forks.parquet`` and ``fork_settings.json``; the summary is computed again from them,
+    with the run's seed, so it equals the run's ``fork_summary.csv``."""
     import pandas as pd
 
     if isinstance(result_or_folder, ForkResult):
@@ -175,5 +177,7 @@ def load_fork(result_or_folder) -> ForkResult:
     if not path.is_file():
         raise UserError(f"{result_or_folder} holds no forks.parquet", "pass the --out folder of `entropy-lens fork`")
     forks = pd.read_parquet(path)
-    summary, correlation = fork_summary(forks)
-    return ForkResult(forks=forks, summary=summary, correlation=correlation)
+    settings_file = Path(result_or_folder) / "fork_settings.json"
+    settings = json.loads(settings_file.read_text()) if settings_file.is_file() else {}
+    summary, correlation = fork_summary(forks, seed=int(settings.get("seed", 0)))
+    return ForkResult(forks=forks, summary=summary, correlation=correlation, settings=settings)

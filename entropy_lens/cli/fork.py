@@ -79,9 +79,11 @@ def run(args: argparse.Namespace) -> str:
                             "pass e.g. --limit 8: one response to each of the first 8 problems is generated, then probed")
         generation = _generation_config(args, cfg)
         if args.dry_run:
-            return (f"fork: one response to each of {cfg.limit or 'all'} {generation.tasks} problems is generated first "
-                    f"(up to {generation.max_new_tokens} tokens), then up to {cfg.positions} positions of each of 3 "
-                    f"kinds per response x {cfg.samples} samples (dry run: nothing sampled)")
+            most = cfg.limit * 3 * cfg.positions
+            return (f"fork: one response to each of {cfg.limit} {generation.tasks} problems is generated first "
+                    f"(up to {generation.max_new_tokens} tokens), then up to {most} positions ({cfg.positions} of each "
+                    f"of 3 kinds per response) x {cfg.samples} samples = up to {most * cfg.samples:,} continuations "
+                    "(dry run: nothing sampled)")
 
     def work(out_dir, staging):
         nonlocal plan

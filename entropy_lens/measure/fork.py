@@ -3,8 +3,9 @@
 At position ``t`` of a response the prefix is the prompt and the response's first ``t``
 tokens; ``K`` continuations are sampled from it (the token at ``t`` is resampled too) with
 the rollouts' own sampling settings and the rest of their response budget, and each is
-graded like a rollout row. The ``K`` rows of a position share one prefill of the prefix
-(``measure/prefix.py``). Every continuation has its own random stream, seeded from the
+graded like a rollout row; the response's own answer is graded again by the same rule, so
+both sides of ``changed`` are read alike. The ``K`` rows of a position share one prefill of the prefix
+(``measure/prefix.py``; with ``--batch-size`` below K, one prefill per batch of them). Every continuation has its own random stream, seeded from the
 seed, the response and the position, so the outcome of a position does not depend on
 batching or on which positions were probed before it.
 
@@ -64,16 +65,22 @@ def resample(loaded: LoadedModel, frame, positions: Iterable[tuple[str, int, int
 
     rows_by_key = {(r.prompt_id, int(r.sample_id)): r for r in frame.itertuples(index=False)}
     done = store.done if store is not None else set()
+    positions = list(positions)
     todo = [p for p in positions if tuple(p) not in done]
-    total = len(todo) * cfg.samples
+    total = len(positions) * cfg.samples
     finished, pending = [], []
-    with progress_bar(total=total, desc="fork", unit="cont", enabled=show_progress) as bar:
+    with progress_bar(total=total, initial=total - len(todo) * cfg.samples, desc="fork", unit="cont",
+                      enabled=show_progress) as bar:
         for prompt_id, sample_id, position in todo:
             row = rows_by_key[(prompt_id, sample_id)]
             tokens = [int(t) for t in row.token_ids]
             prefix = [int(t) for t in row.prompt_token_ids] + tokens[:position]
-            # the rest of the response budget; a probed position lies inside the response, so >= 1
-            budget = replace(sampling, max_new_tokens=max(1, sampling.max_new_tokens - position))
+            gold = _missing_as_none(row.answer)
+            # the response's own answer under the continuations' grading rule, so both sides compare alike
+            original, _ = grade(row.response, gold, truncated=row.finish_reason == "length",
+                                lenient_truncated=cfg.lenient_truncated)
+            # the rest of the response budget (a scored response may be longer than the recorded budget)
+            budget = replace(sampling, max_new_tokens=max(sampling.max_new_tokens, len(tokens)) - position)
             answers, sampled_tokens = [], 0
             for start in range(0, cfg.samples, cfg.batch_size):
                 began, chunk_tokens = time.perf_counter(), 0
@@ -81,13 +88,13 @@ def resample(loaded: LoadedModel, frame, positions: Iterable[tuple[str, int, int
                 seeds = [continuation_seed(cfg.seed, prompt_id, sample_id, position, k) for k in ks]
                 for s in sample_batch(loaded, [prefix] * len(seeds), seeds, budget):
                     text = loaded.tokenizer.decode(tokens[:position] + s["token_ids"], skip_special_tokens=True)
-                    extracted, _ = grade(text, row.answer, truncated=s["finish_reason"] == "length",
+                    extracted, _ = grade(text, gold, truncated=s["finish_reason"] == "length",
                                          lenient_truncated=cfg.lenient_truncated)
                     answers.append(extracted)
                     chunk_tokens += len(s["token_ids"])
                 sampled_tokens += chunk_tokens
                 bar.record(len(seeds), chunk_tokens, time.perf_counter() - began)
-            outcome = answer_outcomes(row.extracted, answers, row.answer)
+            outcome = answer_outcomes(original, answers, gold)
             pending.append({
                 "prompt_id": prompt_id, "sample_id": sample_id, "position": position,
                 "n_samples": outcome["n_samples"], "accuracy": outcome["accuracy"], "changed": outcome["changed"],
@@ -98,6 +105,11 @@ def resample(loaded: LoadedModel, frame, positions: Iterable[tuple[str, int, int
                 finished += _flush(store, pending)
         finished += _flush(store, pending)
     return finished
+
+
+def _missing_as_none(value):
+    """A gold answer as stored (None; NaN when a DataFrame column has gaps) -> str or None."""
+    return None if value is None or (isinstance(value, float) and value != value) else str(value)
 
 
 def _flush(store: RolloutStore | None, pending: list[dict]) -> list[dict]:

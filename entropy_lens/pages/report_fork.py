@@ -37,7 +37,7 @@ def section_fork(ctx: Context) -> str:
                     f"<td class=\"num\"><b>{changed}</b></td>"
                     f"<td class=\"num\">{_cell(r['diff_answer_entropy'], r['diff_answer_entropy_ci_low'], r['diff_answer_entropy_ci_high'])}</td>"
                     f"<td class=\"num\">p {format_p(r['p_changed'])}, effect {r['effect_changed']:+.2f}</td></tr>")
-    head = ("<tr><th>positions</th><th>n</th><th>responses</th><th>mean entropy (nats)</th>"
+    head = ("<tr><th>kind</th><th>positions</th><th>responses</th><th>mean entropy (nats)</th>"
             "<th>answer changed [95% CI]</th><th>answer entropy (nats) [95% CI]</th><th>test (changed)</th></tr>")
     table = f"<table class=\"data\"><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
     corr = result.correlation

@@ -94,7 +94,10 @@ def _scatter_panel(ax, forks, correlation: dict) -> None:
 
 
 def _token_label(token: str) -> str:
-    text = token.strip() or repr(token)
+    """A token as a label: stripped, control characters escaped (no font draws them), short."""
+    text = token.strip() or token
+    if not text.isprintable():
+        text = repr(text)[1:-1]
     return text if len(text) <= 12 else text[:11] + "…"
 
 
