@@ -27,7 +27,7 @@ from entropy_lens.analyses.fork_positions import KINDS, choose_positions
 from entropy_lens.analyses.fork_stats import ForkResult, fork_summary
 from entropy_lens.errors import UserError
 from entropy_lens.measure.config import ForkConfig, GenerateConfig
-from entropy_lens.measure.fork import KEY, probe_schema, resample, sampling_settings
+from entropy_lens.measure.fork import KEY, sample_positions, sampling_settings
 from entropy_lens.rollouts.load import load_rollouts
 from entropy_lens.rollouts.schema import RUN_FILE
 from entropy_lens.rollouts.validate import TOKEN_COLUMNS
@@ -107,31 +107,11 @@ def _store_settings(plan: ForkPlan, cfg: ForkConfig) -> dict[str, Any]:
 
 def run_fork(plan: ForkPlan, cfg: ForkConfig, out: str | os.PathLike | None = None, *,
              show_progress: bool = True) -> ForkResult:
-    """Sample and grade the continuations of ``plan``; with ``out`` (a folder) finished
-    positions are kept there as shards and a rerun only samples the rest."""
-    import pandas as pd
-
-    from entropy_lens.measure.models import load_model
-    from entropy_lens.rollouts.load import read_rollouts
-    from entropy_lens.rollouts.store import RolloutStore
-
-    store = None
-    if out is not None:
-        store = RolloutStore(Path(out), _store_settings(plan, cfg), schema=probe_schema(), key=KEY)
-        store.check()
-    try:
-        if store is not None:
-            store.open()
-        rows = []
-        if store is None or set(plan.positions) - store.done:  # a finished run needs no model
-            loaded = load_model(plan.model, device=cfg.device, dtype=cfg.dtype, trust_remote_code=cfg.trust_remote_code)
-            rows = resample(loaded, plan.frame, plan.positions, cfg=cfg, sampling=plan.sampling, store=store,
-                            show_progress=show_progress)
-    except BaseException:
-        if store is not None:
-            store.abandon()
-        raise
-    outcomes = read_rollouts(out) if store is not None else pd.DataFrame(rows)
+    """Sample and grade the continuations of ``plan`` (``measure/fork.py``; with ``out``, a
+    folder, finished positions are kept there as shards and a rerun only samples the rest),
+    then summarise them."""
+    outcomes = sample_positions(plan.frame, plan.positions, model=plan.model, cfg=cfg, sampling=plan.sampling,
+                                settings=_store_settings(plan, cfg), out=out, show_progress=show_progress)
     forks = plan.probes.merge(outcomes, on=list(KEY), how="left", validate="many_to_one")
     summary, correlation = fork_summary(forks, seed=cfg.seed)
     settings = _store_settings(plan, cfg)

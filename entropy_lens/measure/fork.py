@@ -107,6 +107,37 @@ def resample(loaded: LoadedModel, frame, positions: Iterable[tuple[str, int, int
     return finished
 
 
+def sample_positions(frame, positions: list[tuple[str, int, int]], *, model: str, cfg: ForkConfig,
+                     sampling: GenerateConfig, settings: dict[str, Any], out=None, show_progress: bool = True):
+    """The outcome rows (one per position) of resampling at ``positions`` of ``frame`` with
+    ``model``, as a DataFrame. With ``out`` the rows are resumable shards there (``settings``
+    decide them: a rerun with others is refused), and a finished run loads no model."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from entropy_lens.measure.models import load_model
+    from entropy_lens.rollouts.load import read_rollouts
+
+    store = None
+    if out is not None:
+        store = RolloutStore(Path(out), settings, schema=probe_schema(), key=KEY)
+        store.check()
+    try:
+        if store is not None:
+            store.open()
+        rows = []
+        if store is None or set(positions) - store.done:
+            loaded = load_model(model, device=cfg.device, dtype=cfg.dtype, trust_remote_code=cfg.trust_remote_code)
+            rows = resample(loaded, frame, positions, cfg=cfg, sampling=sampling, store=store,
+                            show_progress=show_progress)
+    except BaseException:
+        if store is not None:
+            store.abandon()
+        raise
+    return read_rollouts(out) if store is not None else pd.DataFrame(rows)
+
+
 def _missing_as_none(value):
     """A gold answer as stored (None; NaN when a DataFrame column has gaps) -> str or None."""
     return None if value is None or (isinstance(value, float) and value != value) else str(value)
