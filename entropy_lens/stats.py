@@ -139,6 +139,18 @@ def bootstrap_column_means(values: np.ndarray, *, n_boot: int = N_BOOT, seed: in
     return low, high
 
 
+def cluster_mean_ci(values: np.ndarray, clusters: np.ndarray, *, n_boot: int = N_BOOT, seed: int = 0,
+                    level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean of ``values``, resampling their ``clusters`` (e.g.
+    responses) with replacement; NaN with fewer than 2 clusters."""
+    present, index = np.unique(clusters, return_inverse=True)
+    if len(values) == 0 or len(present) < 2:
+        return math.nan, math.nan
+    sums = np.stack([np.bincount(index, weights=values), np.bincount(index).astype(np.float64)], axis=1)
+    boot = np.concatenate([w @ sums for w in bootstrap_weights(len(present), n_boot, seed)])
+    return _percentile_ci(boot[:, 0] / boot[:, 1], level)  # every resample holds a cluster
+
+
 def rank_correlation(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Spearman's rho of ``x`` and ``y`` and its two-sided p-value (scipy's ``spearmanr``);
     NaN for fewer than 3 pairs or a constant side (no ranking to correlate)."""

@@ -5,8 +5,13 @@ import pandas as pd
 import pytest
 from scipy.stats import mannwhitneyu, spearmanr
 
-from entropy_lens.analyses.fork_stats import (FORK_COLUMNS, SUMMARY_COLUMNS, ForkResult, cluster_mean_ci,
-                                              fork_summary)
+from entropy_lens.analyses.fork_stats import (
+    FORK_COLUMNS,
+    SUMMARY_COLUMNS,
+    ForkResult,
+    fork_summary,
+)
+from entropy_lens.stats import cluster_mean_ci
 
 # prompt_id, sample_id, position, entropy, kind, changed, answer_entropy, accuracy
 ROWS = [

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from entropy_lens.errors import UserError
-from entropy_lens.stats import N_BOOT, bootstrap_weights, compare, rank_correlation
+from entropy_lens.stats import N_BOOT, cluster_mean_ci, compare, rank_correlation
 
 FORK_COLUMNS = ["prompt_id", "sample_id", "position", "token", "entropy", "kind", "n_samples", "accuracy", "changed",
                 "answers", "answer_entropy"]
@@ -72,23 +72,6 @@ class ForkResult:
     settings: dict = field(default_factory=dict)
     skipped: str = ""
     responses: Any = None  # pandas.DataFrame
-
-
-def cluster_mean_ci(values: np.ndarray, clusters: np.ndarray, *, n_boot: int = N_BOOT, seed: int = 0,
-                    level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean of ``values``, resampling their ``clusters``
-    (integer ids 0..k-1); NaN with fewer than 2 clusters."""
-    present = np.unique(clusters)
-    if len(values) == 0 or len(present) < 2:
-        return math.nan, math.nan
-    index = np.searchsorted(present, clusters)
-    k = len(present)
-    stats = np.stack([np.bincount(index, weights=values, minlength=k),
-                      np.bincount(index, minlength=k).astype(np.float64)], axis=1)
-    sums = np.concatenate([w @ stats for w in bootstrap_weights(k, n_boot, seed)])
-    alpha = (1 - level) / 2
-    low, high = np.quantile(sums[:, 0] / sums[:, 1], [alpha, 1 - alpha])  # every resample holds a cluster
-    return float(low), float(high)
 
 
 def _finite(values: np.ndarray, clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

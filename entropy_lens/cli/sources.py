@@ -13,7 +13,7 @@ from pathlib import Path
 from entropy_lens.cli.flags import add_config_flags
 from entropy_lens.errors import UserError
 from entropy_lens.measure.config import GenerateConfig
-from entropy_lens.rollouts.schema import RUN_FILE, SHARD_PATTERN
+from entropy_lens.rollouts.load import is_table
 
 # generation options an analysis passes on when it is given a model instead of rollouts
 GENERATION_FIELDS = [f.name for f in fields(GenerateConfig) if f.name != "model"]
@@ -43,16 +43,6 @@ def add_paired_sources(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--base", required=True, metavar="MODEL|DIR", help="base model or its rollout directory")
     parser.add_argument("--rl", required=True, metavar="MODEL|DIR", help="RL model or its rollout directory")
     parser.add_argument("--out", required=True, metavar="OUT", help=f"output directory (new, empty, or an earlier {command} output)")
-
-
-def is_rollout_dir(path: str | Path) -> bool:
-    p = Path(path)
-    return p.is_dir() and ((p / RUN_FILE).is_file() or any(SHARD_PATTERN.match(x.name) for x in p.iterdir()))
-
-
-def is_table(value: str) -> bool:
-    """A rollout directory or a single Parquet shard: read, never generated from."""
-    return is_rollout_dir(value) or (Path(value).is_file() and value.endswith(".parquet"))
 
 
 def obtain_rollouts(model_or_dir: str, out_dir: Path, name: str, generate_config: GenerateConfig, *,

@@ -21,7 +21,7 @@ EPILOG_TRAIN = (
     "pivotal_entropy, reflection_frequency, repetition_rate, clip_fraction, approx_kl, grad_norm, tokens_per_s, "
     "skipped_updates, ...), OUT/tensorboard/ (the same numbers) and OUT/checkpoints/step-N/ (HF model folders, "
     "usable as --model; their trainer_state/ lets --resume continue exactly). A run stopped before its first "
-    "checkpoint is started again by the same command."
+    "checkpoint is started again with --resume-or-start."
 )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterable
 
 from entropy_lens.errors import UserError
-from entropy_lens.rollouts.schema import COLUMNS, SHARD_PATTERN
+from entropy_lens.rollouts.schema import COLUMNS, RUN_FILE, SHARD_PATTERN
 from entropy_lens.rollouts.validate import TOKEN_COLUMNS, Checked, check_rollouts
 
 WHERE_FROM = "pass the --out folder of `entropy-lens generate` or `score`"
@@ -22,6 +22,15 @@ WHERE_FROM = "pass the --out folder of `entropy-lens generate` or `score`"
 def shards(directory: Path) -> list[Path]:
     """The finished shards of a rollout directory, in write order."""
     return sorted(p for p in Path(directory).iterdir() if SHARD_PATTERN.match(p.name))
+
+
+def is_table(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a rollout table (a folder with a run file or shards, or one
+    ``.parquet`` shard) rather than, say, a model folder."""
+    p = Path(path)
+    if p.is_file():
+        return p.suffix == ".parquet"
+    return p.is_dir() and ((p / RUN_FILE).is_file() or bool(shards(p)))
 
 
 def _damaged(shard: Path, error: Exception) -> UserError:
