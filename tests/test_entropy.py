@@ -74,8 +74,8 @@ def test_known_values() -> None:
     close(token_entropy(two_way), torch.tensor(math.log(2), dtype=torch.float64))
 
 
-@pytest.mark.parametrize("temperature", [0.6, 1.0, 2.0])
-def test_negative_infinity_logits_are_masked_not_nan(temperature: float) -> None:
+def masked_logits() -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits with 30% of entries -inf and a row with one finite logit; ids[0] is masked."""
     logits = mixed_logits(5, 800, seed=4)
     gen = torch.Generator().manual_seed(5)
     logits[torch.rand(logits.shape, generator=gen) < 0.3] = -float("inf")
@@ -83,6 +83,10 @@ def test_negative_infinity_logits_are_masked_not_nan(temperature: float) -> None
     logits[2, 0] = 3.0
     ids = random_ids(logits)
     ids[0] = int(torch.nonzero(logits[0] == -float("inf"))[0])  # a masked token
+    return logits, ids
+
+
+def check_masked(logits: torch.Tensor, ids: torch.Tensor, temperature: float) -> None:
     want_h, want_lp = reference(logits, temperature, ids)
     h, lp = entropy_and_logprob(logits, ids, temperature)
     assert torch.isfinite(h).all()
@@ -90,6 +94,11 @@ def test_negative_infinity_logits_are_masked_not_nan(temperature: float) -> None
     assert lp[0] == -float("inf")
     close(lp[1:], want_lp[1:])
     close(token_entropy(logits.bfloat16(), temperature), reference(logits.bfloat16(), temperature))
+
+
+@pytest.mark.parametrize("temperature", [0.6, 1.0, 2.0])
+def test_negative_infinity_logits_are_masked_not_nan(temperature: float) -> None:
+    check_masked(*masked_logits(), temperature)
 
 
 def test_nan_logit_gives_nan_entropy() -> None:

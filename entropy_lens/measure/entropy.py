@@ -5,7 +5,8 @@ For logits ``z`` over the whole vocabulary and entropy temperature ``tau``::
     p = softmax(z / tau),   H = -sum_v p(v) log p(v)   (nats)
 
 Computed in float32 whatever the input dtype, one chunk of rows at a time so the extra
-memory stays a small fraction of the logits tensor.
+memory stays bounded: a small fraction of the logits tensor on a CPU, at most a quarter of
+float32 logits (or 128 MiB) on a GPU.
 
 How a chunk is computed (see ``_chunk_stats``), with ``a = (z - max z) / tau``::
 
@@ -19,6 +20,16 @@ exponentials come from the softmax kernel. Dividing by ``sum(p)``
 renormalises with a pairwise float32 sum, cancelling the rounding of softmax's own
 sequential sum over a large vocabulary. The dot product uses the shifted values ``a``,
 never raw logits: its rounding error then scales with the entropy, not with ``|max z|``.
+
+Chunk size depends on the device (``rows_per_chunk``); the arithmetic does not, so every
+device computes the same float32 values by the same method. A CPU is cache-bound: 32 rows
+of a 49k vocabulary (6 MiB per work buffer) keep a chunk's later passes in L3. A GPU is
+launch-bound at that size (a pass over 6 MiB lasts about as long as launching its kernel,
+and 4096 rows would be 128 chunks x 7 kernels), so there a chunk is an eighth of the
+logits, clamped to 16M-64M elements: about eight chunks of a few large kernels each (one
+chunk under 16M logits, more only past 512M). The two float32 work buffers then hold at
+most max(128 MiB, a quarter of float32 logits or half of bfloat16 ones), and at most
+512 MiB.
 """
 
 from __future__ import annotations
@@ -27,16 +38,49 @@ from typing import Callable, Iterator
 
 import torch
 
-# Elements per chunk: rows * vocab. 1.5M float32 values = 6 MiB per work buffer (two of
-# them; 32 rows of a 49k vocabulary): large enough to amortise per-op dispatch, small
-# enough that a chunk's passes after the first hit a CPU's L3 cache, not DRAM.
+# Elements per chunk (rows * vocab) on a CPU: 1.5M float32 values = 6 MiB per work buffer
+# (two of them; 32 rows of a 49k vocabulary): large enough to amortise per-op dispatch,
+# small enough that a chunk's passes after the first hit a CPU's L3 cache, not DRAM.
 _CHUNK_ELEMENTS = 3 << 19
 
+# On a GPU (or any other accelerator) the cost is kernel launches, not cache misses: a
+# launch takes a few microseconds, as long as a GPU's pass over a 6 MiB chunk. So a chunk
+# is an eighth of the logits, clamped to [16M, 64M] elements (64-256 MiB per float32
+# buffer): every kernel streams for tens of microseconds, well above its launch. A tensor
+# takes about 8 chunks (1 under 16M elements; more only past 512M, where the cap binds),
+# and the extra memory is bounded both as a share of the logits (2 buffers x 4 bytes x
+# 1/8 = 1 byte per logit, above the 128 MiB floor) and absolutely (2 x 256 MiB).
+_ACCEL_CHUNK_SHARE = 8
+_ACCEL_MIN_ELEMENTS = 1 << 24
+_ACCEL_MAX_ELEMENTS = 1 << 26
 
-def _rows_per_chunk(vocab_size: int, chunk_rows: int | None) -> int:
+# Positions per LM-head call in entropy_and_logprob_from_hidden: 256 on a CPU; on an
+# accelerator as many as keep one call's logits near 64M elements (256 MiB in float32,
+# the largest chunk above), but never fewer than 256.
+_HIDDEN_CPU_ROWS = 256
+
+
+def rows_per_chunk(vocab_size: int, device_type: str, n_rows: int, chunk_rows: int | None = None) -> int:
+    """Rows of a ``(n_rows, vocab_size)`` logits matrix scored per chunk on ``device_type``.
+
+    ``chunk_rows`` overrides the device's rule. Always in ``[1, max(1, n_rows)]``.
+    """
+    vocab = max(1, vocab_size)
     if chunk_rows is not None:
-        return max(1, int(chunk_rows))
-    return max(1, _CHUNK_ELEMENTS // max(1, vocab_size))
+        rows = int(chunk_rows)
+    elif device_type == "cpu":
+        rows = _CHUNK_ELEMENTS // vocab
+    else:
+        share = n_rows * vocab // _ACCEL_CHUNK_SHARE
+        rows = min(_ACCEL_MAX_ELEMENTS, max(_ACCEL_MIN_ELEMENTS, share)) // vocab
+    return max(1, min(rows, n_rows))
+
+
+def hidden_rows_per_chunk(vocab_size: int, device_type: str) -> int:
+    """Default positions per LM-head call in :func:`entropy_and_logprob_from_hidden`."""
+    if device_type == "cpu":
+        return _HIDDEN_CPU_ROWS
+    return max(_HIDDEN_CPU_ROWS, _ACCEL_MAX_ELEMENTS // max(1, vocab_size))
 
 
 def _check_temperature(temperature: float) -> None:
@@ -114,8 +158,8 @@ def _scan(
     _check_temperature(temperature)
     vocab = logits.shape[-1]
     n = logits.numel() // vocab if vocab else 0
-    step = min(_rows_per_chunk(vocab, chunk_rows), max(1, n))
     device = logits.device
+    step = rows_per_chunk(vocab, device.type, n, chunk_rows)
     # Two work buffers, reused by every chunk: this is all the V-sized extra memory.
     a_buf = torch.empty(step, vocab, dtype=torch.float32, device=device)
     p_buf = torch.empty_like(a_buf)
@@ -161,20 +205,27 @@ def entropy_and_logprob_from_hidden(
     token_ids: torch.Tensor,
     temperature: float = 1.0,
     *,
-    chunk_rows: int = 256,
+    chunk_rows: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Like :func:`entropy_and_logprob`, from final hidden states ``(N, d)`` and an LM head.
 
     The head is applied ``chunk_rows`` positions at a time, so the ``N x V`` logits matrix
-    never exists: long reasoning traces are scored in bounded memory.
+    never exists: long reasoning traces are scored in bounded memory. By default
+    (``None``) 256 positions on a CPU; on an accelerator the first call's 256 positions
+    show the vocabulary size, and later calls take ``hidden_rows_per_chunk`` positions
+    (logits of about 64M elements, never fewer than 256 positions).
     """
     _check_temperature(temperature)
     n = hidden.shape[0]
     entropy = torch.empty(n, dtype=torch.float32, device=hidden.device)
     logprob = torch.empty_like(entropy)
-    for start in range(0, n, chunk_rows):
-        logits = to_logits(hidden[start : start + chunk_rows])
-        h, lp = entropy_and_logprob(logits, token_ids[start : start + chunk_rows], temperature)
-        entropy[start : start + chunk_rows] = h
-        logprob[start : start + chunk_rows] = lp
+    step = _HIDDEN_CPU_ROWS if chunk_rows is None else max(1, int(chunk_rows))
+    start = 0
+    while start < n:
+        rows = slice(start, start + step)
+        logits = to_logits(hidden[rows])
+        entropy[rows], logprob[rows] = entropy_and_logprob(logits, token_ids[rows], temperature)
+        start += step
+        if chunk_rows is None:
+            step = hidden_rows_per_chunk(logits.shape[-1], logits.device.type)
     return entropy, logprob
