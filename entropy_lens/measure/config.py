@@ -90,7 +90,14 @@ class GenerateConfig(ModelOptions):
     top_p: float = _opt(0.95, "nucleus sampling threshold (1.0 = off)")
     top_k: int = _opt(0, "sample among the k most likely tokens (0 = off)")
     seed: int = _opt(0, "random seed; each (prompt, sample) pair gets its own stream, so results do not depend on batching")
-    backend: str = _opt("hf", "generation engine", choices=["hf"])
+    backend: str = _opt("hf", "generation engine: hf (transformers) or vllm (vLLM samples; the exact entropy and "
+                              "log-prob come from a teacher-forced pass over its tokens)", choices=["hf", "vllm"])
+    tensor_parallel_size: int = _opt(1, "--backend vllm: GPUs to shard the model over")
+    gpu_memory_utilization: float | None = _opt(None, "--backend vllm: share of GPU memory vLLM reserves (default 0.5, "
+                                                      "leaving room for the scoring model); on a CPU, the share of system "
+                                                      "memory (default 0.2)")
+    max_model_len: int | None = _opt(None, "--backend vllm: longest prompt + response the engine plans for "
+                                           "(default: the longest prompt + --max-new-tokens)")
     lenient_truncated: bool = option(False, "grade a response cut off at --max-new-tokens by its last number "
                                             "(default: without a boxed or stated final answer it is wrong, as RLVR graders do)")
 
@@ -103,10 +110,35 @@ class GenerateConfig(ModelOptions):
             (self.temperature >= 0, f"--temperature must be >= 0, got {self.temperature}", "use 0 for greedy or a positive temperature"),
             (0 < self.top_p <= 1, f"--top-p must be in (0, 1], got {self.top_p}", "use 1.0 to turn nucleus sampling off"),
             (self.top_k >= 0, f"--top-k must be >= 0, got {self.top_k}", "use 0 to turn top-k off"),
+            (self.tensor_parallel_size >= 1, f"--tensor-parallel-size must be >= 1, got {self.tensor_parallel_size}",
+             "pass the number of GPUs, 1 on a CPU"),
+            (self.gpu_memory_utilization is None or 0 < self.gpu_memory_utilization <= 1,
+             f"--gpu-memory-utilization must be in (0, 1], got {self.gpu_memory_utilization}", "pass a share such as 0.5"),
+            (self.max_model_len is None or self.max_model_len > 0, f"--max-model-len must be >= 1, got {self.max_model_len}",
+             "pass a positive length, or leave it out"),
         ]
         for ok, problem, fix in checks:
             if not ok:
                 raise UserError(problem, fix)
+        self._validate_backend()
+
+    def _validate_backend(self) -> None:
+        """Engine options that need vLLM, and vLLM itself, checked without importing it."""
+        engine_options = {"tensor_parallel_size": self.tensor_parallel_size != 1,
+                          "gpu_memory_utilization": self.gpu_memory_utilization is not None,
+                          "max_model_len": self.max_model_len is not None}
+        if self.backend != "vllm":
+            given = [name for name, set_ in engine_options.items() if set_]
+            if given:
+                flag = "--" + given[0].replace("_", "-")
+                raise UserError(f"{flag} applies to --backend vllm only", f"add --backend vllm, or drop {flag}")
+            return
+        import importlib.util
+
+        if importlib.util.find_spec("vllm") is None:
+            raise UserError("--backend vllm needs vLLM, which is not installed in this environment",
+                            "on a GPU machine: pip install 'entropy-lens[vllm]'; on a CPU: run `make vllm` and use "
+                            ".venv-vllm/bin/entropy-lens (or use --backend hf)")
 
     def run_settings(self) -> dict[str, Any]:
         """The settings that decide the rows (compared on resume). Batch size and device are not among them."""

@@ -3,6 +3,7 @@ exact full-vocabulary entropy of the raw policy and the log-prob of the sampled 
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,38 +110,60 @@ def _batches(items: list[WorkItem], size: int) -> Iterator[list[WorkItem]]:
         yield items[start : start + size]
 
 
+def _hf_sampler(loaded: LoadedModel, cfg: GenerateConfig):
+    return lambda prompts, seeds: sample_batch(loaded, prompts, seeds, cfg), lambda: None
+
+
+def _vllm_sampler(loaded: LoadedModel, cfg: GenerateConfig, items: list[WorkItem]):
+    """vLLM samples a round; the teacher-forced pass adds the exact entropy and log-prob."""
+    from entropy_lens.measure.vllm_engine import VllmSampler, add_exact_values
+
+    longest = max((len(it.prompt_ids) for it in items), default=1)
+    engine = VllmSampler(loaded, cfg, longest_prompt=longest, eos_ids=eos_token_ids(loaded))
+
+    def sample(prompts, seeds):
+        return add_exact_values(loaded, prompts, engine.sample(prompts, seeds), cfg.entropy_temperature)
+    return sample, engine.close
+
+
 def run_generate(cfg: GenerateConfig, out: str | Path | None = None, *, loaded: LoadedModel | None = None,
                  show_progress: bool = True):
     """Generate ``cfg.n`` responses per problem; returns the rollout table as a DataFrame.
 
     With ``out`` the rows are written as resumable shards there (and the whole table in it
-    is returned); without, nothing is written.
+    is returned); without, nothing is written. ``cfg.backend`` picks the sampling engine;
+    both give the same exact columns (see ``measure/vllm_engine.py``).
     """
     from entropy_lens.measure.sampling import stream_seed
+    from entropy_lens.rollouts.schema import arrow_schema
     from entropy_lens import __version__
 
     cfg.validate()
     problems = load_tasks(cfg.tasks, cfg.limit)
+    use_vllm = cfg.backend == "vllm"
     store = None
     if out is not None:
         info = {"entropy_lens_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "columns": "see README: The rollout table"}
-        store = RolloutStore(Path(out), cfg.run_settings(), info)
+        store = RolloutStore(Path(out), cfg.run_settings(), info, schema=arrow_schema(engine_logprob=use_vllm))
         store.check()  # fail on a bad --out before spending time on the model
+    close = lambda: None  # noqa: E731
     try:
         if loaded is None:
             loaded = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype, trust_remote_code=cfg.trust_remote_code)
         if store is not None:
-            store.open()
+            store.open()  # a failure below removes what this made (store.abandon)
         items = _work_items(problems, cfg, loaded.tokenizer, store.done if store else set())
         sink = RowSink(store)
+        if items:  # a finished run starts no engine
+            sample, close = (_vllm_sampler(loaded, cfg, items) if use_vllm else _hf_sampler(loaded, cfg))
         total = len(problems) * cfg.n
         with progress_bar(total=total, initial=total - len(items), desc="generate", unit="resp",
                           enabled=show_progress) as bar:
             for batch in _batches(items, cfg.batch_size):
                 started = time.perf_counter()
                 seeds = [stream_seed(cfg.seed, it.problem.prompt_id, it.sample_id) for it in batch]
-                sampled = sample_batch(loaded, [it.prompt_ids for it in batch], seeds, cfg)
+                sampled = sample([it.prompt_ids for it in batch], seeds)
                 batch_rows = [
                     response_row(loaded.tokenizer, prompt_id=it.problem.prompt_id, sample_id=it.sample_id,
                                  prompt=it.problem.prompt, prompt_token_ids=it.prompt_ids, answer=it.problem.answer,
@@ -154,7 +177,14 @@ def run_generate(cfg: GenerateConfig, out: str | Path | None = None, *, loaded: 
         if store is not None:
             store.abandon()
         raise
-    return sink.table()
+    finally:
+        close()
+    table = sink.table()
+    if use_vllm and show_progress:
+        from entropy_lens.measure.vllm_engine import gap_line
+
+        print(gap_line(table, cfg.entropy_temperature), file=sys.stderr)
+    return table
 
 
 def generate(model: str | LoadedModel = "smollm2", tasks: str = "arithmetic", *, out: str | Path | None = None,

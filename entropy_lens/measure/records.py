@@ -23,19 +23,21 @@ def response_row(
     response: str | None = None,
     offsets: Sequence[Sequence[int]] | None = None,
     lenient_truncated: bool = False,
+    engine_logprob: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """One row of the rollout table (see ``entropy_lens.rollouts.schema.COLUMNS``).
 
     ``response`` and ``offsets`` are decoded from ``token_ids`` unless given (scoring a
     text keeps the user's exact text and the tokenizer's own spans). A response cut off at
     the token limit (``finish_reason`` ``length``) is graded by ``tasks.answers.grade``: wrong
-    without an explicit final answer unless ``lenient_truncated``.
+    without an explicit final answer unless ``lenient_truncated``. ``engine_logprob`` (the
+    vLLM backend's own values) becomes a column of that name.
     """
     if response is None or offsets is None:
         response, offsets = decode_with_offsets(tokenizer, list(token_ids))
     extracted, correct = grade(response, answer, truncated=finish_reason == "length",
                                lenient_truncated=lenient_truncated)
-    return {
+    row = {
         "prompt_id": str(prompt_id),
         "sample_id": int(sample_id),
         "prompt": prompt,
@@ -50,3 +52,6 @@ def response_row(
         "correct": correct,
         "finish_reason": finish_reason,
     }
+    if engine_logprob is not None:
+        row["engine_logprob"] = [float(x) for x in engine_logprob]
+    return row

@@ -28,10 +28,18 @@ COLUMNS: dict[str, str] = {
     "finish_reason": "str: stop (EOS) | length (max tokens) | given (scored input)",
 }
 
+# Only in tables made with --backend vllm: the engine's own log-prob of each sampled token
+# (raw logits, temperature 1), kept next to the exact teacher-forced ``logprob`` as a check.
+ENGINE_COLUMNS: dict[str, str] = {
+    "engine_logprob": "list[float32]: vLLM's log-prob of each token (--backend vllm tables only)",
+}
 
-def arrow_schema():
+
+def arrow_schema(*, engine_logprob: bool = False):
+    """The Arrow schema of a shard; ``engine_logprob`` adds the vLLM backend's column."""
     import pyarrow as pa
 
+    extra = [("engine_logprob", pa.list_(pa.float32()))] if engine_logprob else []
     return pa.schema(
         [
             ("prompt_id", pa.string()),
@@ -47,5 +55,6 @@ def arrow_schema():
             ("extracted", pa.string()),
             ("correct", pa.bool_()),
             ("finish_reason", pa.string()),
+            *extra,
         ]
     )
