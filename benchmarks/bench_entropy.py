@@ -35,7 +35,6 @@ import argparse
 import gc
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -49,6 +48,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # _memory
 sys.path.insert(0, str(HERE.parent))  # entropy_lens from this checkout, installed or not
 
+from _machine import cpu_info, load_average  # noqa: E402
 from _memory import PeakExtra  # noqa: E402
 
 from entropy_lens.measure.entropy import token_entropy  # noqa: E402
@@ -221,34 +221,6 @@ def run(args: argparse.Namespace) -> dict:
     cfg = config(args, logits_mib)
     cfg.update(loadavg_before=load_before, loadavg_after=load_after, trl_path=trl_path(logits))
     return {"config": cfg, "trl_available": TRL in found, "results": rows}
-
-
-def load_average() -> list[float] | None:
-    """1, 5 and 15 minute load averages, or None where the OS has none."""
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except (AttributeError, OSError):
-        return None
-
-
-def cpu_info() -> dict:
-    """CPU model and the vector extensions that set the CPU figures (Linux /proc/cpuinfo)."""
-    model, flags = None, set()
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name" and model is None:
-                    model = value.strip()
-                elif key.strip() == "flags" and not flags:
-                    flags = set(value.split())
-    except OSError:
-        pass
-    return {
-        "cpu_model": model or platform.processor() or platform.machine(),
-        "cpu_flags": [f for f in ("avx512f", "avx512_bf16", "avx2") if f in flags],
-        "cpu_count": os.cpu_count(),
-    }
 
 
 def config(args: argparse.Namespace, logits_mib: float) -> dict:

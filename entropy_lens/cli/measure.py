@@ -13,15 +13,17 @@ COMMANDS = ("generate", "score", "summary")
 EPILOG_ROLLOUTS = (
     "Output: a directory of Parquet shards that pandas.read_parquet(OUT) reads as one table "
     "(one row per response: prompt_id, sample_id, prompt, prompt_token_ids, response, token_ids, "
-    "offsets, entropy, logprob, answer, extracted, correct, finish_reason) and OUT/_run.json with "
+    "offsets, entropy, logprob, answer, extracted, correct, finish_reason; with --backend vllm also engine_logprob) "
+    "and OUT/_run.json with "
     "the settings. Rerunning the same command resumes; other settings into the same OUT are refused."
 )
 
 
 def add_parsers(sub) -> None:
     gen = sub.add_parser("generate", help="sample responses to a task set, recording per-token entropy",
-                         description="Sample --n responses per problem (batched, HF transformers) and record, for "
-                                     "every response token, the raw policy's exact entropy and the token's log-prob.",
+                         description="Sample --n responses per problem (batched, HF transformers or vLLM) and record, for "
+                                     "every response token, the raw policy's exact entropy and the token's log-prob "
+                                     "(with --backend vllm, from a teacher-forced pass over vLLM's tokens).",
                          epilog=EPILOG_ROLLOUTS)
     gen.add_argument("--out", required=True, metavar="DIR", help="rollout directory to write (new, empty, or the same run to resume)")
     add_config_flags(gen, GenerateConfig)

@@ -44,6 +44,10 @@ def _quiet_vllm_logs() -> None:
     traceback at ERROR; its failures reach the user as one line here instead (see SHOW_LOG).
     A level the user chose is kept."""
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "CRITICAL")
+    # vLLM's worker processes inherit these: torch's C++ notes (NUMA binding) and
+    # deprecation warnings from vLLM's own code are not the user's to act on
+    os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")
+    os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning,ignore::DeprecationWarning")
 
 
 def check_cpu_head_size(config) -> None:
@@ -61,7 +65,8 @@ def check_cpu_head_size(config) -> None:
                         f"attention supports {', '.join(map(str, supported))}", "use --backend hf for this model")
 
 
-def _first_line(exc: BaseException) -> str:
+def _one_line(exc: BaseException) -> str:
+    """The last line of an exception's text: vLLM puts the specific cause there."""
     text = str(exc).strip()
     return (text.splitlines()[-1] if text else type(exc).__name__)[:300]
 
@@ -89,21 +94,25 @@ class VllmSampler:
                 trust_remote_code=cfg.trust_remote_code,
                 # CUDA graphs take minutes to capture: worth it on a GPU, not for CPU rounds
                 enforce_eager=not on_gpu,
+                use_tqdm_on_load=False,
             )
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception as exc:  # vLLM raises many types (ValueError, RuntimeError, its own) on load
-            raise UserError(f"vLLM could not load model {cfg.model}: {_first_line(exc)}",
+            raise UserError(f"vLLM could not load model {cfg.model}: {_one_line(exc)}",
                             f"check --max-model-len and --gpu-memory-utilization, or use --backend hf; {SHOW_LOG}") from None
 
-    def sample(self, prompts: list[list[int]], seeds: list[int]) -> list[dict[str, Any]]:
-        """One response per prompt: ``token_ids``, ``engine_logprob``, ``finish_reason``."""
+    def sample(self, prompts: list[list[int]], seeds: list[int], *, ignore_eos: bool = False) -> list[dict[str, Any]]:
+        """One response per prompt: ``token_ids``, ``engine_logprob``, ``finish_reason``.
+
+        ``ignore_eos`` samples every response to ``max_new_tokens`` (fixed-work benchmarks)."""
         from vllm import SamplingParams
 
         cfg = self.cfg
         params = [
             SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p, top_k=cfg.top_k, seed=seed,
-                           max_tokens=cfg.max_new_tokens, stop_token_ids=self.eos_ids, logprobs=0,
+                           max_tokens=cfg.max_new_tokens, stop_token_ids=[] if ignore_eos else self.eos_ids,
+                           ignore_eos=ignore_eos, logprobs=0,
                            detokenize=False)  # prompts are token ids from our tokenizer, which decodes too
             for seed in seeds
         ]
@@ -112,7 +121,7 @@ class VllmSampler:
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception as exc:  # the engine died (a kernel it lacks, memory): its rounds so far are kept
-            raise UserError(f"vLLM failed while sampling from {cfg.model}: {_first_line(exc)}",
+            raise UserError(f"vLLM failed while sampling from {cfg.model}: {_one_line(exc)}",
                             f"{SHOW_LOG}; --backend hf runs every model transformers loads") from None
         results = []
         for output in outputs:
