@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+from pathlib import Path
 
 
 def load_average() -> list[float] | None:
@@ -32,3 +34,11 @@ def cpu_info() -> dict:
         "cpu_flags": [f for f in ("avx512f", "avx512_bf16", "avx2") if f in flags],
         "cpu_count": os.cpu_count(),
     }
+
+
+def publish(report: dict, table: str, json_path: str | None) -> None:
+    """Print a benchmark's markdown table; with ``--json``, also write its full report there."""
+    print(table)
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(report, indent=2))

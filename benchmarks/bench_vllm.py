@@ -25,7 +25,6 @@ vLLM starts worker processes with spawn, hence the ``__main__`` guard.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -59,7 +58,7 @@ def main(argv=None) -> int:
     import torch
     from vllm import SamplingParams, __version__ as vllm_version
 
-    from _machine import cpu_info, load_average
+    from _machine import cpu_info, load_average, publish
     from entropy_lens.measure.config import GenerateConfig
     from entropy_lens.measure.generate import eos_token_ids, sample_batch
     from entropy_lens.measure.models import load_model
@@ -141,10 +140,7 @@ def main(argv=None) -> int:
                        "entropy_pass_s_median": statistics.median(split["score_s"])},
         "results": results,
     }
-    print(markdown(report))
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=2))
+    publish(report, markdown(report), args.json)
     return 0
 
 

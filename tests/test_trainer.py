@@ -291,13 +291,12 @@ def test_nan_reward_skips_the_step_without_touching_the_weights(tiny_model_dir, 
 
 
 def test_nan_loss_skips_the_update(tiny_model_dir, tmp_path, monkeypatch):
-    real = losses.clipped_surrogate
+    real = losses.surrogate_terms
 
     def poisoned(*args, **kwargs):
-        loss, stats = real(*args, **kwargs)
-        return loss * float("nan"), stats
+        return real(*args, **kwargs) * float("nan")
 
-    monkeypatch.setattr(losses, "clipped_surrogate", poisoned)
+    monkeypatch.setattr(losses, "surrogate_terms", poisoned)
     frame = train(_cfg(tiny_model_dir, steps=1, minibatches=2), tmp_path / "run", reward_fn=_says("answer"), verbose=False)
     assert frame["skipped_updates"].tolist() == [2]
     assert frame["policy_updates"].tolist() == [0]

@@ -34,7 +34,7 @@ from entropy_lens.tasks.load import load_tasks
 
 from . import advantages as adv
 from . import checkpoint as ckpt
-from . import losses, rollout
+from . import head, losses, rollout
 from .config import TrainConfig
 from .critic import build_critic
 from .metrics import MetricsLog, read_metrics, rollout_metrics
@@ -143,25 +143,18 @@ def _policy_update(t: Trainer, parts, advantages, mask, keep, old_logprob, ref_l
     for part in parts:
         cut = (part.rows, slice(None, part.length))
         m, a = mask[cut].to(device), advantages[cut].to(device)
-        # the training forward pass: exact float32 log-probs and entropy of the response tokens
-        logits = rollout.response_logits(model, _to(part.tensors, device), part.prompt_width)
-        logprob, entropy = losses.logprob_and_entropy(logits, part.tensors["response_ids"].to(device), cfg.temperature)
-        old = logprob.detach() if old_logprob is None else old_logprob[cut].to(device)
-
-        # 4. shaping: A + min(alpha * H.detach(), |A| / kappa); no gradient reaches the entropy
-        shaped = a
-        if cfg.shaping == "entropy-adv":
-            shaped = shape_advantages(a, entropy.detach(), cfg.effective_alpha, cfg.kappa, m)
-
-        # 5. loss: clipped surrogate (Clip-Higher); optional entropy and KL terms; all token means
+        old = None if old_logprob is None else old_logprob[cut].to(device)
         kept = None if cfg.top_entropy_quantile >= 1.0 else keep[cut].to(device)
-        loss, stats = losses.clipped_surrogate(logprob, old, shaped, m, cfg.eps_low, cfg.eps_high, kept)
-        if cfg.shaping == "entropy-reg":
-            loss = loss - cfg.beta * adv.masked_mean(entropy, m)  # gradient flows through H
-        if ref_logprob is not None:
-            kl = losses.kl_penalty(logprob, ref_logprob[cut].to(device), m)
-            loss = loss + cfg.kl_coef * kl
-            stats["kl"] = kl.item()
+        ref = None if ref_logprob is None else ref_logprob[cut].to(device)
+        # 4-5. the training forward pass (exact float32 log-probs and entropy, from hidden states
+        # a chunk of positions at a time: the B x R x V logits never exist) fused with the loss
+        token_loss = _token_loss(cfg, m, a, old, kept, ref)
+        loss, logprob, entropy = head.policy_loss(model, _to(part.tensors, device), part.prompt_width, cfg.temperature,
+                                                  token_loss)
+        shaped = a if cfg.shaping != "entropy-adv" else shape_advantages(a, entropy, cfg.effective_alpha, cfg.kappa, m)
+        stats = losses.surrogate_stats(logprob, logprob if old is None else old, shaped, m, cfg.eps_low, cfg.eps_high)
+        if ref is not None:
+            stats["kl"] = losses.kl_penalty(logprob, ref, m).item()
         if not torch.isfinite(loss):
             t.optimizer.zero_grad(set_to_none=True)
             updates.skipped += 1
@@ -169,7 +162,7 @@ def _policy_update(t: Trainer, parts, advantages, mask, keep, old_logprob, ref_l
         # weight by the part's share of the minibatch's tokens: the sum is the minibatch's token mean
         weight = float(m.sum()) / n_tokens
         (loss * weight).backward()
-        stats.update(loss=loss.item(), train_entropy=adv.masked_mean(entropy.detach(), m).item())
+        stats.update(loss=loss.item(), train_entropy=adv.masked_mean(entropy, m).item())
         for key, value in stats.items():
             sums[key] = sums.get(key, 0.0) + weight * value
         psi_sum += float(((shaped - a) * m).sum())
@@ -184,6 +177,32 @@ def _policy_update(t: Trainer, parts, advantages, mask, keep, old_logprob, ref_l
     updates.add(grad_norm=grad_norm, **sums)
     updates.psi_sum += psi_sum
     updates.shaped_abs_sum += shaped_abs_sum
+
+
+def _token_loss(cfg: TrainConfig, mask, advantages, old_logprob, keep, ref_logprob):
+    """The micro-batch's policy loss as a sum over chunks of flat token positions (see
+    ``head.policy_loss``): the token mean of the clipped surrogate on the (shaped) advantage,
+    minus ``beta * H`` for entropy-reg, plus ``kl_coef`` times the k3 KL."""
+    flat = [None if x is None else x.reshape(-1) for x in (mask, advantages, old_logprob, keep, ref_logprob)]
+    m, a, old, kept, ref = flat
+    denominator = m.sum().clamp(min=1)
+
+    def token_loss(logprob, entropy, rows):
+        m_r, a_r = m[rows], a[rows]
+        # 4. shaping: A + min(alpha * H.detach(), |A| / kappa); no gradient reaches the entropy
+        if cfg.shaping == "entropy-adv":
+            a_r = shape_advantages(a_r, entropy.detach(), cfg.effective_alpha, cfg.kappa, m_r)
+        # 5. loss: clipped surrogate (Clip-Higher), optional entropy and KL terms; token means
+        terms = losses.surrogate_terms(logprob, logprob.detach() if old is None else old[rows], a_r,
+                                       cfg.eps_low, cfg.eps_high)
+        if kept is not None:
+            terms = terms * kept[rows]  # the 80/20 baseline: only the top-entropy tokens carry gradient
+        if cfg.shaping == "entropy-reg":
+            terms = terms - cfg.beta * entropy  # gradient flows through H
+        if ref is not None:
+            terms = terms + cfg.kl_coef * losses.kl_terms(logprob, ref[rows])
+        return (terms * m_r).sum() / denominator
+    return token_loss
 
 
 def _critic_update(t: Trainer, parts, old_values, returns, mask, updates: "_Updates") -> None:
@@ -256,8 +275,7 @@ def _to(tensors: dict[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
 def _logprob(model, part, temperature: float) -> torch.Tensor:
     """Log-probs of a micro-batch's response tokens under ``model``."""
     device = next(model.parameters()).device
-    logits = rollout.response_logits(model, _to(part.tensors, device), part.prompt_width)
-    return losses.logprob_and_entropy(logits, part.tensors["response_ids"].to(device), temperature)[0]
+    return head.logprob_and_entropy(model, _to(part.tensors, device), part.prompt_width, temperature)[0]
 
 
 def _padded(values: list[list[float]], mask: torch.Tensor) -> torch.Tensor:

@@ -52,17 +52,26 @@ class LogprobEntropy(torch.autograd.Function):
         for start in range(0, z.shape[0], step):
             rows = slice(start, start + step)
             log_p = torch.log_softmax(z[rows].float() * inv_t, dim=-1)
-            p = log_p.exp()
-            g = torch.zeros_like(p)
-            if g_lp is not None:
-                g.sub_(p * g_lp[rows, None])
-                g.scatter_add_(1, ids[rows, None], g_lp[rows, None])
-            if g_h is not None:
-                # p * log p is 0 where p is 0 (a -inf logit), not 0 * -inf
-                p_log_p = torch.where(p > 0, p * log_p, torch.zeros_like(p))
-                g.sub_((p_log_p + p * h[rows, None]) * g_h[rows, None])
-            grad[rows] = (g * inv_t).to(grad.dtype)
+            g = logits_gradient(log_p, ids[rows], h[rows], None if g_lp is None else g_lp[rows],
+                                None if g_h is None else g_h[rows], inv_t)
+            grad[rows] = g.to(grad.dtype)
         return grad.view_as(logits), None, None
+
+
+def logits_gradient(log_p: torch.Tensor, token_ids: torch.Tensor, entropy: torch.Tensor,
+                    grad_logprob: torch.Tensor | None, grad_entropy: torch.Tensor | None, inv_t: float) -> torch.Tensor:
+    """Gradient with respect to rows of logits ``z`` (float32, ``(rows, V)``) of
+    ``sum(grad_logprob * logp(y)) + sum(grad_entropy * H)``, given ``log_p = log_softmax(z / tau)``."""
+    p = log_p.exp()
+    g = torch.zeros_like(p)
+    if grad_logprob is not None:
+        g.sub_(p * grad_logprob[:, None])
+        g.scatter_add_(1, token_ids[:, None], grad_logprob[:, None])
+    if grad_entropy is not None:
+        # p * log p is 0 where p is 0 (a -inf logit), not 0 * -inf
+        p_log_p = torch.where(p > 0, p * log_p, torch.zeros_like(p))
+        g.sub_((p_log_p + p * entropy[:, None]) * grad_entropy[:, None])
+    return g.mul_(inv_t)
 
 
 def logprob_and_entropy(logits: torch.Tensor, token_ids: torch.Tensor,
@@ -70,6 +79,13 @@ def logprob_and_entropy(logits: torch.Tensor, token_ids: torch.Tensor,
     """``(logprob, entropy)`` of ``token_ids`` under ``softmax(logits / temperature)``, float32,
     shape ``token_ids.shape``; both carry gradients to ``logits`` (entropy in nats)."""
     return LogprobEntropy.apply(logits, token_ids, float(temperature))
+
+
+def surrogate_terms(logprob: torch.Tensor, old_logprob: torch.Tensor, advantages: torch.Tensor,
+                    eps_low: float, eps_high: float) -> torch.Tensor:
+    """Per-token loss of PPO's clipped objective with Clip-Higher (``clipped_surrogate`` is its token mean)."""
+    ratio = torch.exp((logprob - old_logprob).clamp(-20.0, 20.0))  # exp() of a huge gap overflows to inf
+    return torch.maximum(-advantages * ratio, -advantages * ratio.clamp(1.0 - eps_low, 1.0 + eps_high))
 
 
 def clipped_surrogate(logprob: torch.Tensor, old_logprob: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor,
@@ -83,24 +99,31 @@ def clipped_surrogate(logprob: torch.Tensor, old_logprob: torch.Tensor, advantag
     ``keep`` (0/1 per token) zeroes the terms of tokens that get no gradient while the mean
     stays over all response tokens, as TRL's entropy mask does.
     """
-    log_ratio = (logprob - old_logprob).clamp(-20.0, 20.0)  # exp() of a huge gap overflows to inf
-    ratio = torch.exp(log_ratio)
-    unclipped = -advantages * ratio
-    clipped = -advantages * ratio.clamp(1.0 - eps_low, 1.0 + eps_high)
-    per_token = torch.maximum(unclipped, clipped)
+    per_token = surrogate_terms(logprob, old_logprob, advantages, eps_low, eps_high)
     loss = masked_mean(per_token if keep is None else per_token * keep, mask)
-    with torch.no_grad():
-        stats = {
-            "clip_fraction": float(masked_mean((clipped > unclipped).float(), mask)),
-            "approx_kl": float(masked_mean(ratio - 1.0 - log_ratio, mask)),
-        }
-    return loss, stats
+    return loss, surrogate_stats(logprob, old_logprob, advantages, mask, eps_low, eps_high)
+
+
+@torch.no_grad()
+def surrogate_stats(logprob: torch.Tensor, old_logprob: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor,
+                    eps_low: float, eps_high: float) -> dict[str, float]:
+    """``clip_fraction`` and ``approx_kl`` of the clipped objective (see ``clipped_surrogate``)."""
+    log_ratio = (logprob - old_logprob).clamp(-20.0, 20.0)
+    ratio = torch.exp(log_ratio)
+    clipped = -advantages * ratio.clamp(1.0 - eps_low, 1.0 + eps_high)
+    return {"clip_fraction": float(masked_mean((clipped > -advantages * ratio).float(), mask)),
+            "approx_kl": float(masked_mean(ratio - 1.0 - log_ratio, mask))}
+
+
+def kl_terms(logprob: torch.Tensor, ref_logprob: torch.Tensor) -> torch.Tensor:
+    """Per-token k3 estimate of KL(policy || reference): ``exp(d) - d - 1`` with ``d = ref - logprob``."""
+    d = (ref_logprob - logprob).clamp(-20.0, 20.0)
+    return torch.exp(d) - d - 1.0
 
 
 def kl_penalty(logprob: torch.Tensor, ref_logprob: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """k3 estimate of KL(policy || reference), token mean: ``exp(d) - d - 1`` with ``d = ref - logprob``."""
-    d = (ref_logprob - logprob).clamp(-20.0, 20.0)
-    return masked_mean(torch.exp(d) - d - 1.0, mask)
+    """k3 estimate of KL(policy || reference), token mean."""
+    return masked_mean(kl_terms(logprob, ref_logprob), mask)
 
 
 def value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor,

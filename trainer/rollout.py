@@ -167,3 +167,19 @@ def response_logits(model, tensors: dict[str, torch.Tensor], prompt_width: int) 
         logits = logits[:, prompt_width - 1:-1]
     return logits
 
+
+
+def response_hidden(model, tensors: dict[str, torch.Tensor], prompt_width: int) -> torch.Tensor:
+    """Final hidden states ``(B, R, d)`` at the positions that predict each response token:
+    what ``response_logits`` feeds the LM head (the same shared-prompt pass), for
+    ``head.HeadLogprobEntropy``, which applies the head a chunk at a time."""
+    ids, attention, positions = tensors["input_ids"], tensors["attention_mask"], tensors["position_ids"]
+    decoder = model.get_decoder()
+    shared = distinct_prefixes(ids, attention, prompt_width - 1)
+    cache = None if shared is None else prefix_cache(model, ids, attention, positions, prompt_width - 1, *shared)
+    if cache is not None:
+        tail = slice(prompt_width - 1, ids.shape[1] - 1)
+        return decoder(input_ids=ids[:, tail], attention_mask=attention[:, :-1], position_ids=positions[:, tail],
+                       use_cache=True, **{cache_keyword(decoder): cache}).last_hidden_state
+    out = decoder(input_ids=ids, attention_mask=attention, position_ids=positions, use_cache=False)
+    return out.last_hidden_state[:, prompt_width - 1:-1]
