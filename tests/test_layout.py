@@ -6,6 +6,7 @@ inside functions) points down the stages below, and no two modules import each o
     rollouts/    the table (written by measure/, read by analyses/)
     measure/     models -> sampled or scored responses with their exact entropies
     analyses/    compute-only results from tables and training logs
+    integrations/  other frameworks' trainers (TRL) with the shaping, metrics and tables above
     plots/       one figure module per analysis
     pages/       self-contained HTML
     outputs      staged output folders and every write_* function
@@ -23,7 +24,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "entropy_lens"
 TRAINER = PACKAGE.parent / "trainer"
 # the trainer samples with measure/ and logs with analyses/; it never needs what draws or parses
 TRAINER_MAY_NOT_USE = ("cli", "outputs", "pages", "plots")
-STAGES = ["base", "tasks", "rollouts", "measure", "analyses", "plots", "pages", "outputs", "cli", "api"]
+STAGES = ["base", "tasks", "rollouts", "measure", "analyses", "integrations", "plots", "pages", "outputs", "cli", "api"]
 BASE_MODULES = {"errors", "folders", "progress", "quantiles", "shaping", "stats"}
 MAX_LINES = 350
 
