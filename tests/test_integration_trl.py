@@ -252,6 +252,22 @@ def test_a_tiny_model_trains_and_the_callback_logs_and_writes_the_table(tmp_path
     assert logs[0]["entropy_lens/entropy_share"] == pytest.approx(psi_sum / abs_sum, rel=1e-4)
 
 
+def test_iterations_and_accumulation_record_each_completion_once(tmp_path):
+    """Two micro-batches per step, two updates per generation: steps 1 and 3 sample, 2 and 4 revisit."""
+    from entropy_lens.rollouts.load import read_rollouts
+
+    callback = EntropyLensCallback(tmp_path / "rollouts")
+    trainer = make(EntropyGRPOTrainer, EntropyGRPOConfig, tmp_path, callbacks=[callback], per_device_train_batch_size=2,
+                   gradient_accumulation_steps=2, num_iterations=2, max_steps=4)
+    trainer.train()
+    logs = [h for h in trainer.state.log_history if "loss" in h]
+    assert [sorted(k for k in h if k.startswith("entropy_lens/")) == ["entropy_lens/entropy_share"]
+            for h in logs] == [False, True, False, True]
+    assert all(0 < h["entropy_lens/entropy_share"] < 1 for h in logs)  # every step's updates add to the share
+    frame = read_rollouts(tmp_path / "rollouts")
+    assert sorted({p.split("@")[1] for p in frame["prompt_id"]}) == ["step1", "step3"] and len(frame) == 8
+
+
 def test_the_rollout_folder_is_never_overwritten(tmp_path):
     taken = tmp_path / "notes"
     taken.mkdir()
