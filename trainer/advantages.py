@@ -69,22 +69,29 @@ def gae(token_rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, g
     return advantages, (advantages + values) * mask
 
 
-def whiten(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """``(x - mean) / sqrt(var + 1e-8)`` over masked positions (sample variance); 0 on padding."""
+def whiten(x: torch.Tensor, mask: torch.Tensor, total=float) -> torch.Tensor:
+    """``(x - mean) / sqrt(var + 1e-8)`` over masked positions (sample variance); 0 on padding.
+
+    ``total`` sums a number over the training processes (``distributed.Group.total``), so
+    under torchrun the mean and variance are those of the whole batch."""
     m = mask.to(torch.float32)
-    n = m.sum()
-    mean = (x * m).sum() / n.clamp(min=1)
-    var = (((x - mean) * m) ** 2).sum() / (n - 1).clamp(min=1)
-    return (x - mean) * torch.rsqrt(var + WHITEN_EPS) * m
+    n = total(float(m.sum()))
+    mean = total(float((x * m).sum())) / max(n, 1.0)
+    var = total(float((((x - mean) * m) ** 2).sum())) / max(n - 1.0, 1.0)
+    return (x - mean) * torch.rsqrt(torch.tensor(var, dtype=x.dtype) + WHITEN_EPS) * m
 
 
-def top_entropy_mask(entropy: torch.Tensor, mask: torch.Tensor, quantile: float) -> torch.Tensor:
+def top_entropy_mask(entropy: torch.Tensor, mask: torch.Tensor, quantile: float,
+                     pool: torch.Tensor | None = None) -> torch.Tensor:
     """The response tokens (``mask`` > 0) whose ``entropy`` is in the top ``quantile`` share of
     all of them, as a float mask of ``mask``'s shape: the tokens that keep their policy
     gradient in the 80/20 baseline (Wang et al. 2025). ``quantile`` 1.0 keeps every token;
-    ties at the threshold are kept, as TRL's ``top_entropy_quantile`` does."""
+    ties at the threshold are kept, as TRL's ``top_entropy_quantile`` does. ``pool``: the
+    entropies the threshold is taken over when they are more than these (the whole batch of
+    all training processes)."""
     real = mask > 0
     if quantile >= 1.0 or not real.any():
         return real.float()
-    threshold = torch.quantile(entropy[real].float(), 1.0 - quantile)
+    values = entropy[real].float() if pool is None or not len(pool) else pool.float()
+    threshold = torch.quantile(values, 1.0 - quantile)
     return (real & (entropy >= threshold)).float()

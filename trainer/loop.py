@@ -22,11 +22,13 @@ import dataclasses
 import math
 import sys
 import time
+import types
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from entropy_lens.errors import UserError
 from entropy_lens.measure.models import load_model, resolve_model_source
 from entropy_lens.measure.sampling import stream_seed
 from entropy_lens.shaping import shape_advantages
@@ -34,7 +36,7 @@ from entropy_lens.tasks.load import load_tasks
 
 from . import advantages as adv
 from . import checkpoint as ckpt
-from . import head, losses, rollout
+from . import distributed, head, losses, rollout
 from .config import TrainConfig
 from .critic import build_critic
 from .metrics import MetricsLog, read_metrics, rollout_metrics
@@ -56,6 +58,7 @@ class Trainer:
     critic_optimizer: Any = None
     reference: Any = None        # frozen initial policy, only with kl_coef > 0
     skipped_total: int = 0       # optimiser updates skipped for a NaN / inf, all steps so far
+    group: distributed.Group = dataclasses.field(default_factory=distributed.Group)  # torchrun's processes
 
     @property
     def device(self):
@@ -67,17 +70,20 @@ class Trainer:
 
 def train_step(t: Trainer, step: int) -> dict[str, Any]:
     """One training step (1-based ``step``); returns its metrics row."""
-    cfg, started = t.cfg, time.perf_counter()
+    cfg, group, started = t.cfg, t.group, time.perf_counter()
 
-    # 1. rollout: G responses to each of this step's problems, from the current policy
-    problems = rollout.step_problems(t.problems, step - 1, cfg.prompts_per_step, cfg.seed)
+    # 1. rollout: G responses to each of this step's problems (this process's share of them), from the current policy
+    problems = group.share(rollout.step_problems(t.problems, step - 1, cfg.prompts_per_step, cfg.seed))
     batch = rollout.sample_rollouts(t.loaded, problems, step=step, group_size=cfg.group_size, seed=cfg.seed,
                                     max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
                                     instruction=cfg.instruction, chat_template=cfg.chat_template,
                                     batch_size=cfg.batch_size)
     rollout_s = time.perf_counter() - started
     mask = batch.tensors["response_mask"].float()
-    keep = adv.top_entropy_mask(_padded(batch.entropy, mask), mask, cfg.top_entropy_quantile)  # 80/20 baseline
+    everyone = group.gather(_batch_summary(batch))  # the whole step's rollouts, for its metrics and thresholds
+    pool = [h for summary in everyone for row in summary["entropy"] for h in row]
+    keep = adv.top_entropy_mask(_padded(batch.entropy, mask), mask, cfg.top_entropy_quantile,
+                                pool=torch.tensor(pool, dtype=torch.float32))  # the 80/20 baseline
 
     # 2. reward: one number per response
     rewards = torch.tensor(score_responses(t.reward_fn, batch.texts, [p.answer for p in batch.problems],
@@ -90,12 +96,15 @@ def train_step(t: Trainer, step: int) -> dict[str, Any]:
     else:
         old_values = _per_token(batch, cfg.batch_size, lambda part: t.critic(_to(part.tensors, t.device), part.prompt_width))
         advantages, returns = adv.gae(adv.outcome_token_rewards(rewards, mask), old_values, mask, cfg.gamma, cfg.lam)
-        advantages = adv.whiten(advantages, mask)
+        advantages = adv.whiten(advantages, mask, total=group.total)
 
-    row: dict[str, Any] = {"step": step, "reward_mean": float(rewards.mean()), "accuracy": float((rewards > 0).float().mean()),
-                           **rollout_metrics(batch), "gradient_token_share": float(keep.sum() / mask.sum().clamp(min=1))}
+    all_rewards = torch.tensor([r for reward in group.gather(rewards.tolist()) for r in reward])
+    whole = _merged(everyone)
+    row: dict[str, Any] = {"step": step, "reward_mean": float(all_rewards.mean()),
+                           "accuracy": float((all_rewards > 0).float().mean()), **rollout_metrics(whole),
+                           "gradient_token_share": group.total(float(keep.sum())) / max(1.0, group.total(float(mask.sum())))}
     updates = _Updates()
-    if not (torch.isfinite(rewards).all() and torch.isfinite(advantages).all()):
+    if group.any(not (torch.isfinite(rewards).all() and torch.isfinite(advantages).all())):
         updates.skipped += 1  # a NaN / inf reward or advantage: no update at all this step
     else:
         # 4-6. shaping, loss and optimiser steps: ppo_epochs passes over minibatches
@@ -103,11 +112,23 @@ def train_step(t: Trainer, step: int) -> dict[str, Any]:
     t.skipped_total += updates.skipped
 
     seconds = time.perf_counter() - started
+    tokens = sum(len(ids) for ids in whole.token_ids)
     row.update(updates.summary())
     row.update({"skipped_updates": updates.skipped, "skipped_updates_total": t.skipped_total,
-                "lr": t.scheduler.get_last_lr()[0], "tokens": batch.n_tokens, "tokens_per_s": batch.n_tokens / seconds,
+                "lr": t.scheduler.get_last_lr()[0], "tokens": tokens, "tokens_per_s": tokens / seconds,
                 "rollout_s": rollout_s, "step_s": seconds})
     return row
+
+
+def _batch_summary(batch) -> dict[str, list]:
+    """What the step's metrics read of a rollout batch (one process's part of it under torchrun)."""
+    return {"token_ids": batch.token_ids, "texts": batch.texts, "offsets": batch.offsets, "entropy": batch.entropy,
+            "finish_reason": batch.finish_reason}
+
+
+def _merged(summaries: list[dict[str, list]]):
+    """The processes' batch summaries as one, in rank order (the metrics do not depend on it)."""
+    return types.SimpleNamespace(**{key: [v for s in summaries for v in s[key]] for key in summaries[0]})
 
 
 def _optimise(t: Trainer, step: int, batch, advantages, mask, keep, old_values, returns, updates: "_Updates") -> None:
@@ -121,9 +142,10 @@ def _optimise(t: Trainer, step: int, batch, advantages, mask, keep, old_values, 
     if train_policy and t.reference is not None:
         ref_logprob = _per_token(batch, cfg.batch_size, lambda part: _logprob(t.reference, part, cfg.temperature))
 
-    size = cfg.rollout_batch // cfg.minibatches
+    rows_here = len(batch.token_ids)  # this process's rows: rollout_batch / processes
+    size = rows_here // cfg.minibatches
     for epoch in range(cfg.ppo_epochs):
-        order = torch.randperm(cfg.rollout_batch, generator=torch.Generator().manual_seed(
+        order = torch.randperm(rows_here, generator=torch.Generator().manual_seed(
             stream_seed(cfg.seed, f"minibatches@step{step}", epoch)))
         for rows in order.split(size):
             # one optimiser update per minibatch, accumulated over micro-batches of batch_size sequences
@@ -135,10 +157,12 @@ def _optimise(t: Trainer, step: int, batch, advantages, mask, keep, old_values, 
 
 
 def _policy_update(t: Trainer, parts, advantages, mask, keep, old_logprob, ref_logprob, updates: "_Updates") -> None:
-    cfg, model, device = t.cfg, t.loaded.model, t.device
-    n_tokens = max(1.0, sum(float(mask[p.rows, :p.length].sum()) for p in parts))
+    cfg, model, device, group = t.cfg, t.loaded.model, t.device, t.group
+    # the minibatch's tokens in every process: each gradient is its tokens' share of their mean
+    n_tokens = max(1.0, group.total(sum(float(mask[p.rows, :p.length].sum()) for p in parts)))
     sums: dict[str, float] = {}
     psi_sum = shaped_abs_sum = 0.0
+    finite = True
     t.optimizer.zero_grad(set_to_none=True)
     for part in parts:
         cut = (part.rows, slice(None, part.length))
@@ -156,9 +180,8 @@ def _policy_update(t: Trainer, parts, advantages, mask, keep, old_logprob, ref_l
         if ref is not None:
             stats["kl"] = losses.kl_penalty(logprob, ref, m).item()
         if not torch.isfinite(loss):
-            t.optimizer.zero_grad(set_to_none=True)
-            updates.skipped += 1
-            return
+            finite = False
+            break
         # weight by the part's share of the minibatch's tokens: the sum is the minibatch's token mean
         weight = float(m.sum()) / n_tokens
         (loss * weight).backward()
@@ -167,16 +190,21 @@ def _policy_update(t: Trainer, parts, advantages, mask, keep, old_logprob, ref_l
             sums[key] = sums.get(key, 0.0) + weight * value
         psi_sum += float(((shaped - a) * m).sum())
         shaped_abs_sum += float((shaped.abs() * m).sum())
+    if group.any(not finite):  # a NaN / inf loss in any process: no update in any
+        t.optimizer.zero_grad(set_to_none=True)
+        updates.skipped += 1
+        return
 
     # 6. step, unless the gradient is NaN / inf
+    group.sum_gradients(model.parameters())
     grad_norm = _clip_and_step(model.parameters(), t.optimizer, cfg.max_grad_norm)
     if grad_norm is None:
         updates.skipped += 1
         return
     t.scheduler.step()
-    updates.add(grad_norm=grad_norm, **sums)
-    updates.psi_sum += psi_sum
-    updates.shaped_abs_sum += shaped_abs_sum
+    updates.add(grad_norm=grad_norm, **{key: group.total(value) for key, value in sums.items()})
+    updates.psi_sum += group.total(psi_sum)
+    updates.shaped_abs_sum += group.total(shaped_abs_sum)
 
 
 def _token_loss(cfg: TrainConfig, mask, advantages, old_logprob, keep, ref_logprob):
@@ -206,9 +234,10 @@ def _token_loss(cfg: TrainConfig, mask, advantages, old_logprob, keep, ref_logpr
 
 
 def _critic_update(t: Trainer, parts, old_values, returns, mask, updates: "_Updates") -> None:
-    device = t.device
-    n_tokens = max(1.0, sum(float(mask[p.rows, :p.length].sum()) for p in parts))
+    device, group = t.device, t.group
+    n_tokens = max(1.0, group.total(sum(float(mask[p.rows, :p.length].sum()) for p in parts)))
     sums = {"value_loss": 0.0, "value_mean": 0.0}
+    finite = True
     t.critic_optimizer.zero_grad(set_to_none=True)
     for part in parts:
         cut = (part.rows, slice(None, part.length))
@@ -216,18 +245,22 @@ def _critic_update(t: Trainer, parts, old_values, returns, mask, updates: "_Upda
         values = t.critic(_to(part.tensors, device), part.prompt_width)
         loss = losses.value_loss(values, old_values[cut].to(device), returns[cut].to(device), m, t.cfg.value_clip)
         if not torch.isfinite(loss):
-            t.critic_optimizer.zero_grad(set_to_none=True)
-            updates.skipped += 1
-            return
+            finite = False
+            break
         weight = float(m.sum()) / n_tokens
         (loss * weight).backward()
         sums["value_loss"] += weight * loss.item()
         sums["value_mean"] += weight * adv.masked_mean(values.detach(), m).item()
+    if group.any(not finite):
+        t.critic_optimizer.zero_grad(set_to_none=True)
+        updates.skipped += 1
+        return
+    group.sum_gradients(t.critic.parameters())
     grad_norm = _clip_and_step(t.critic.parameters(), t.critic_optimizer, t.cfg.max_grad_norm)
     if grad_norm is None:
         updates.skipped += 1
         return
-    updates.add(critic_grad_norm=grad_norm, **sums)
+    updates.add(critic_grad_norm=grad_norm, **{key: group.total(value) for key, value in sums.items()})
 
 
 def _clip_and_step(parameters, optimizer, max_norm: float) -> float | None:
@@ -311,8 +344,19 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool | str = False, rewa
     """
     cfg = dataclasses.replace(cfg.validate(), alpha=cfg.effective_alpha)
     reward_fn = reward_fn or load_reward(cfg.reward)
-    run_dir = Path(out)
+    group = distributed.setup(cfg.device)
+    try:
+        return _train(cfg, Path(out), resume, reward_fn, verbose and group.main, group)
+    finally:
+        distributed.teardown(group)
+
+
+def _train(cfg: TrainConfig, run_dir: Path, resume, reward_fn: RewardFn, verbose: bool, group: distributed.Group):
+    if cfg.prompts_per_step % group.world:
+        raise UserError(f"--prompts-per-step {cfg.prompts_per_step} does not split over {group.world} processes",
+                        f"pass a multiple of {group.world} (each process samples the same number of prompts)")
     plan = plan_run(run_dir, cfg, resume)
+    group.gather(None)  # every process has read the run folder before the first one writes to it
     last, start = plan.checkpoint, plan.start_step
     if start >= cfg.steps:  # nothing left to do: a finished run resumed again
         return read_metrics(run_dir)
@@ -321,18 +365,19 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool | str = False, rewa
     problems = load_tasks(cfg.tasks, cfg.limit)
     torch.manual_seed(cfg.seed)
 
-    loaded = load_model(str(last) if last else cfg.model, device=cfg.device, dtype=cfg.dtype,
+    device = distributed.device_for(group, cfg.device)
+    loaded = load_model(str(last) if last else cfg.model, device=device, dtype=cfg.dtype,
                         trust_remote_code=cfg.trust_remote_code)
     loaded.model.eval()  # no dropout, ever: the sampler and the training pass see one policy
     optimizer = _adamw(loaded.model.parameters(), cfg.lr, cfg.weight_decay, loaded.device)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup(cfg.warmup_steps))
-    t = Trainer(cfg, loaded, optimizer, scheduler, problems, reward_fn)
+    t = Trainer(cfg, loaded, optimizer, scheduler, problems, reward_fn, group=group)
     if cfg.algorithm == "ppo":
         source = resolve_model_source(cfg.critic_model or cfg.model)
         t.critic = build_critic(source, device=loaded.device, dtype=loaded.dtype, trust_remote_code=cfg.trust_remote_code)
         t.critic_optimizer = _adamw(t.critic.parameters(), cfg.critic_lr, cfg.weight_decay, loaded.device)
     if cfg.kl_coef > 0:
-        t.reference = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype,
+        t.reference = load_model(cfg.model, device=device, dtype=cfg.dtype,
                                  trust_remote_code=cfg.trust_remote_code).model.requires_grad_(False)
     if last is not None:
         state = ckpt.load_training_state(last, optimizer=optimizer, scheduler=scheduler, critic=t.critic,
@@ -340,7 +385,11 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool | str = False, rewa
         t.skipped_total = int(state.get("skipped_total", 0))
 
     # the run folder appears (or a stopped run's files go) only once everything loaded: a bad
-    # setting leaves nothing behind
+    # setting leaves nothing behind. Only the first process writes it.
+    if not group.main:
+        for step in range(start + 1, cfg.steps + 1):
+            train_step(t, step)
+        return None
     plan.clear_stopped_run()
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg.write_yaml(run_dir / "config.yaml")

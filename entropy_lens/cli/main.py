@@ -52,7 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_VERBOSITY", "error")  # no retry chatter around a one-line error
     try:
-        print(_group_of(args.command).run(args))
+        summary = _group_of(args.command).run(args)
+        if summary:  # a training process other than torchrun's first one has nothing to say
+            print(summary)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

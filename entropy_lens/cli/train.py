@@ -71,6 +71,8 @@ def run(args: argparse.Namespace) -> str:
     from entropy_lens_trainer.loop import train  # imports torch
 
     frame = train(cfg, args.out, resume=args.resume)
+    if frame is None:  # under torchrun, a process other than the first: it wrote nothing
+        return ""
     last = latest_checkpoint(Path(args.out))
     if frame.empty:
         return f"{args.out}: no steps run"
