@@ -22,7 +22,6 @@ import dataclasses
 import math
 import sys
 import time
-import types
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,7 @@ from . import checkpoint as ckpt
 from . import distributed, head, losses, rollout
 from .config import TrainConfig
 from .critic import build_critic
-from .metrics import MetricsLog, read_metrics, rollout_metrics
+from .metrics import MetricsLog, batch_summary, merged_summaries, read_metrics, rollout_metrics
 from .rewards import RewardFn, load_reward, score_responses
 from .rundir import plan_run
 
@@ -80,7 +79,7 @@ def train_step(t: Trainer, step: int) -> dict[str, Any]:
                                     batch_size=cfg.batch_size)
     rollout_s = time.perf_counter() - started
     mask = batch.tensors["response_mask"].float()
-    everyone = group.gather(_batch_summary(batch))  # the whole step's rollouts, for its metrics and thresholds
+    everyone = group.gather(batch_summary(batch))  # the whole step's rollouts, for its metrics and thresholds
     pool = [h for summary in everyone for row in summary["entropy"] for h in row]
     keep = adv.top_entropy_mask(_padded(batch.entropy, mask), mask, cfg.top_entropy_quantile,
                                 pool=torch.tensor(pool, dtype=torch.float32))  # the 80/20 baseline
@@ -99,7 +98,7 @@ def train_step(t: Trainer, step: int) -> dict[str, Any]:
         advantages = adv.whiten(advantages, mask, total=group.total)
 
     all_rewards = torch.tensor([r for reward in group.gather(rewards.tolist()) for r in reward])
-    whole = _merged(everyone)
+    whole = merged_summaries(everyone)
     row: dict[str, Any] = {"step": step, "reward_mean": float(all_rewards.mean()),
                            "accuracy": float((all_rewards > 0).float().mean()), **rollout_metrics(whole),
                            "gradient_token_share": group.total(float(keep.sum())) / max(1.0, group.total(float(mask.sum())))}
@@ -119,16 +118,6 @@ def train_step(t: Trainer, step: int) -> dict[str, Any]:
                 "rollout_s": rollout_s, "step_s": seconds})
     return row
 
-
-def _batch_summary(batch) -> dict[str, list]:
-    """What the step's metrics read of a rollout batch (one process's part of it under torchrun)."""
-    return {"token_ids": batch.token_ids, "texts": batch.texts, "offsets": batch.offsets, "entropy": batch.entropy,
-            "finish_reason": batch.finish_reason}
-
-
-def _merged(summaries: list[dict[str, list]]):
-    """The processes' batch summaries as one, in rank order (the metrics do not depend on it)."""
-    return types.SimpleNamespace(**{key: [v for s in summaries for v in s[key]] for key in summaries[0]})
 
 
 def _optimise(t: Trainer, step: int, batch, advantages, mask, keep, old_values, returns, updates: "_Updates") -> None:

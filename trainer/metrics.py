@@ -45,6 +45,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import types
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -136,6 +137,18 @@ def rollout_metrics(rollouts) -> dict[str, float | None]:
         "reflection_frequency": _mean(reflection_counts(rollouts.texts)),
         "repetition_rate": _mean(repetition),
     }
+
+
+def batch_summary(batch) -> dict[str, list]:
+    """What ``rollout_metrics`` reads of a rollout batch: under torchrun each process sends
+    its part, and the step's metrics are those of all parts together (``merged_summaries``)."""
+    return {"token_ids": batch.token_ids, "texts": batch.texts, "offsets": batch.offsets, "entropy": batch.entropy,
+            "finish_reason": batch.finish_reason}
+
+
+def merged_summaries(summaries: list[dict[str, list]]):
+    """The processes' batch summaries as one batch for ``rollout_metrics``, in rank order."""
+    return types.SimpleNamespace(**{key: [v for s in summaries for v in s[key]] for key in summaries[0]})
 
 
 def _clean(value: Any) -> Any:
