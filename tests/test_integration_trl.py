@@ -104,8 +104,11 @@ def hand_loss(trainer, inputs):
     psi = torch.minimum(args.alpha * entropy.detach(), a.abs() / args.kappa) * mask
     shaped = a + psi
     ratio = torch.exp(logps - inputs["old_per_token_logps"])
-    per_token = -torch.min(ratio * shaped, torch.clamp(ratio, 1 - args.epsilon, 1 + args.epsilon_high) * shaped)
-    if args.loss_type == "dapo":
+    if args.loss_type == "cispo":  # clipped, detached ratio times A times log-prob
+        per_token = -torch.clamp(ratio, max=args.epsilon_high).detach() * shaped * logps
+    else:
+        per_token = -torch.min(ratio * shaped, torch.clamp(ratio, 1 - args.epsilon, 1 + args.epsilon_high) * shaped)
+    if args.loss_type in ("dapo", "cispo"):
         loss = (per_token * mask).sum() / inputs["num_items_in_batch"]
     elif args.loss_type == "grpo":
         loss = ((per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1)).mean()
@@ -147,10 +150,15 @@ def test_the_callback_needs_the_entropy_trainer(tmp_path):
         make(EntropyGRPOTrainer, EntropyGRPOConfig, tmp_path, callbacks=[EntropyLensCallback(), EntropyLensCallback()])
 
 
-@pytest.mark.parametrize("loss_type", ["dapo", "grpo", "bnpo", "dr_grpo"])
-def test_alpha_zero_is_plain_grpo_on_the_same_batch(tmp_path, loss_type):
-    plain = make(trl.GRPOTrainer, trl.GRPOConfig, tmp_path, loss_type=loss_type)
-    ours = make(EntropyGRPOTrainer, EntropyGRPOConfig, tmp_path, loss_type=loss_type, alpha=0.0)
+PLAIN_CASES = [{"loss_type": t} for t in ("dapo", "grpo", "bnpo", "dr_grpo", "cispo", "sapo", "vespo")] + [
+    {"top_entropy_quantile": 0.5}, {"loss_type": "grpo", "importance_sampling_level": "sequence"},
+    {"entropy_coef": 0.01}]
+
+
+@pytest.mark.parametrize("options", PLAIN_CASES, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()))
+def test_alpha_zero_is_plain_grpo_on_the_same_batch(tmp_path, options):
+    plain = make(trl.GRPOTrainer, trl.GRPOConfig, tmp_path, **options)
+    ours = make(EntropyGRPOTrainer, EntropyGRPOConfig, tmp_path, **options, alpha=0.0)
     inputs = batch_of(plain)
     ours.model.train()
     loss_plain, grads_plain = loss_and_grads(plain, inputs)
@@ -160,7 +168,7 @@ def test_alpha_zero_is_plain_grpo_on_the_same_batch(tmp_path, loss_type):
         torch.testing.assert_close(grads_ours[name], grad, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("loss_type", ["dapo", "grpo", "bnpo", "dr_grpo"])
+@pytest.mark.parametrize("loss_type", ["dapo", "grpo", "bnpo", "dr_grpo", "cispo"])
 def test_shaped_loss_equals_the_hand_computation(tmp_path, loss_type):
     ours = make(EntropyGRPOTrainer, EntropyGRPOConfig, tmp_path, loss_type=loss_type, alpha=0.4)
     inputs = batch_of(ours)
