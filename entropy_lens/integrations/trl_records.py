@@ -141,7 +141,7 @@ def exploration_metrics(rows: Sequence[dict], psi_sum: float, shaped_abs_sum: fl
     above the 0.8 quantile of all the step's token entropies (``forking_share``); reflective
     sentences per response; 1 - distinct / all token 4-grams, per response. Without new rows
     (a step that only revisits completions, ``num_iterations > 1``) only the entropy share."""
-    from entropy_lens_trainer.metrics import batch_pivotal_entropies, reflection_counts, repetition_rate
+    from entropy_lens.analyses.exploration import batch_pivotal_entropies, reflection_counts, repetition_rate
 
     share = psi_sum / shaped_abs_sum if shaped_abs_sum > 0 else math.nan
     if not rows:  # a step that only revisits completions (num_iterations > 1): nothing new to read
