@@ -92,3 +92,15 @@ def tasks_file(tmp_path) -> Path:
     rows = [{"prompt_id": f"p{i}", "prompt": f"What is {i} + {i + 1}?", "answer": str(2 * i + 1)} for i in range(4)]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models are all per-op overhead: one intra-op thread is several times faster,
+    and far faster still when other work competes for the cores."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

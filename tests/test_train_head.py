@@ -10,12 +10,7 @@ from entropy_lens_trainer import TrainConfig, head, train
 from entropy_lens_trainer.losses import logprob_and_entropy as full_logprob_and_entropy
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

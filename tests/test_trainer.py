@@ -19,14 +19,7 @@ from entropy_lens_trainer.metrics import pivotal_entropies, read_metrics, reflec
 TIMING = {"tokens_per_s", "rollout_s", "step_s"}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The tiny model is all per-op overhead: one intra-op thread is several times faster,
-    and far faster still when other work competes for the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _cfg(model_dir, **overrides) -> TrainConfig:
