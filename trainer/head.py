@@ -161,13 +161,15 @@ class FusedHeadLoss(torch.autograd.Function):
             grad_hidden[rows] = g @ weight
             grad_weight.addmm_(g.t().float(), h.float())
         ctx.save_for_backward(grad_hidden, grad_weight.to(weight.dtype))
+        del grad_weight  # a float32 weight's gradient is the saved tensor itself; another dtype's copy goes
         ctx.mark_non_differentiable(logprob, entropy)
         return total, logprob, entropy
 
     @staticmethod
     def backward(ctx, grad_total, _grad_logprob, _grad_entropy):
+        # scaled in place: no second copy of the (V, d) weight gradient (so one backward only)
         grad_hidden, grad_weight = ctx.saved_tensors
-        return grad_hidden * grad_total, grad_weight * grad_total, None, None, None
+        return grad_hidden.mul_(grad_total), grad_weight.mul_(grad_total), None, None, None
 
 
 def policy_loss(model, tensors: dict[str, torch.Tensor], prompt_width: int, temperature: float, token_loss: TokenLoss,
