@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= demo-out
 
-.PHONY: setup demo train-demo test bench browser vllm test-vllm bench-vllm
+.PHONY: setup demo train-demo test bench browser vllm test-vllm bench-vllm verl test-verl
 
 setup: $(VENV)/.installed
 
@@ -88,6 +88,25 @@ test-vllm: vllm
 
 bench-vllm: vllm
 	$(VLLM_BIN)/python benchmarks/bench_vllm.py --json bench-out/vllm.json
+
+# The veRL bridge on a CPU: verl 0.9.1 pins transformers<5.11, older than the main
+# environment's, so it gets its own (about 3 minutes, 2.4 GB). veRL's worker module also
+# imports fastapi and uvicorn, which its base requirements do not list. No vLLM, flash-attn or
+# GPU build is installed; on a GPU cluster: pip install -e . in the veRL environment.
+VERL_VENV ?= .venv-verl
+VERL_BIN := $(VERL_VENV)/bin
+verl: $(VERL_VENV)/.installed
+
+$(VERL_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VERL_VENV)
+	$(VERL_BIN)/pip install -q --disable-pip-version-check torch==2.13.0
+	$(VERL_BIN)/pip install -q --disable-pip-version-check -e ".[test]" verl==0.9.1 fastapi uvicorn
+	touch $@
+
+# The veRL tests use veRL for real: its registry, config, padding, loss and one actor update
+# on the CPU (.ci/run runs them after `make test-vllm`)
+test-verl: verl
+	$(VERL_BIN)/python -m pytest -q -rs tests/test_integration_verl.py
 
 # The HTML pages are checked in a real headless browser: Debian's chromium (root only;
 # without it those tests skip and say why).
