@@ -17,6 +17,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def small_chunks(monkeypatch):
     """Chunks of 8 positions, so every test crosses many chunk boundaries."""
     monkeypatch.setattr(head, "_CHUNK_ELEMENTS", 1)
+    monkeypatch.setattr(head, "_MIN_ROWS", 8)
 
 
 def _loss_terms(n, seed=0):
@@ -160,6 +161,7 @@ def test_training_steps_equal_the_full_logits_path(algorithm, shaping, tiny_mode
 
     cfg = _cfg(tiny_model_dir, algorithm=algorithm, shaping=shaping)
     monkeypatch.setattr(head, "_CHUNK_ELEMENTS", 1)
+    monkeypatch.setattr(head, "_MIN_ROWS", 8)
     chunked_calls, grads_ours, grads_full = [], [], []
     apply = head.FusedHeadLoss.apply
     monkeypatch.setattr(head.FusedHeadLoss, "apply", lambda *a: chunked_calls.append(1) or apply(*a))

@@ -34,14 +34,16 @@ from entropy_lens.measure.entropy import entropy_and_logprob
 
 from . import losses, rollout
 
-# Logits per chunk (positions x vocabulary): 4M float32 values, 16 MiB per work buffer.
-# Large enough that the head's matrix product is efficient (85 positions of a 49k
-# vocabulary, 27 of a 152k one), small next to any model's weights.
+# Logits per chunk (positions x vocabulary): 4M float32 values, 16 MiB per work buffer, but
+# never fewer than 128 positions: each chunk adds its share to the (V, d) weight gradient,
+# a read and write of all of it (545 MB for a 152k x 896 head), so fewer, larger chunks keep
+# that traffic small next to the products (128 positions of a 152k vocabulary: 78 MiB).
 _CHUNK_ELEMENTS = 1 << 22
+_MIN_ROWS = 128
 
 
 def _rows(vocab: int) -> int:
-    return max(8, _CHUNK_ELEMENTS // max(1, vocab))
+    return max(_MIN_ROWS, _CHUNK_ELEMENTS // max(1, vocab))
 
 
 class HeadLogprobEntropy(torch.autograd.Function):
