@@ -6,6 +6,7 @@ import functools
 import pytest
 import torch
 
+from entropy_lens.measure.score import plain_head_weight
 from entropy_lens_trainer import TrainConfig, head, train
 from entropy_lens_trainer.losses import logprob_and_entropy as full_logprob_and_entropy
 
@@ -125,9 +126,9 @@ def test_model_gradients_equal_the_full_logits_pass(tied, shared_prompt, small_c
 
 def test_a_head_that_is_not_plain_takes_the_full_path():
     model = _model(False)
-    assert head.plain_head_weight(model) is model.lm_head.weight
+    assert plain_head_weight(model) is model.lm_head.weight
     model.config.final_logit_softcapping = 30.0
-    assert head.plain_head_weight(model) is None
+    assert plain_head_weight(model) is None
 
 
 def _cfg(model_dir, **overrides) -> TrainConfig:

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from entropy_lens.measure.entropy import entropy_and_logprob
+from entropy_lens.measure.score import plain_head_weight
 
 from . import losses, rollout
 
@@ -89,15 +90,6 @@ class HeadLogprobEntropy(torch.autograd.Function):
             if want_weight:
                 grad_weight.addmm_(g.t().float(), h.float())
         return grad_hidden, None if grad_weight is None else grad_weight.to(weight.dtype), None, None
-
-
-def plain_head_weight(model) -> torch.Tensor | None:
-    """The LM head's weight when logits are exactly ``hidden @ weight.T``, else None."""
-    head = model.get_output_embeddings()
-    config = model.config
-    plain = (isinstance(head, torch.nn.Linear) and head.bias is None
-             and all(getattr(config, name, None) is None for name in ("final_logit_softcapping", "logit_scale", "logits_scaling")))
-    return head.weight if plain else None
 
 
 def logprob_and_entropy(model, tensors: dict[str, torch.Tensor], prompt_width: int, temperature: float,

@@ -142,37 +142,22 @@ def micro_batches(tensors: dict[str, torch.Tensor], prompt_width: int, rows: tor
 
 
 def response_logits(model, tensors: dict[str, torch.Tensor], prompt_width: int) -> torch.Tensor:
-    """Logits ``(B, R, V)`` that predict each response token (positions W-R-1 .. W-2).
+    """Logits ``(B, R, V)`` that predict each response token (positions W-R-1 .. W-2): the LM
+    head, exactly as the model's forward applies it (``measure.score.logits_head``), on
+    ``response_hidden``, so the prompt's logits are never computed."""
+    from entropy_lens.measure.score import logits_head
 
-    Only those positions go through the LM head (``logits_to_keep``), so the prompt's
-    logits are never computed. When rows share a prompt (GRPO's groups), the prompt is run
-    once per distinct prompt and its keys and values are shared by the group's responses:
-    the same logits, with the prompt's share of the forward and backward work divided by
-    the group size. Gradients reach the shared prompt through every response that reads it.
-    """
-    ids, attention, positions = tensors["input_ids"], tensors["attention_mask"], tensors["position_ids"]
-    shared = distinct_prefixes(ids, attention, prompt_width - 1)  # all prompt columns but the last
-    cache = None if shared is None else prefix_cache(model, ids, attention, positions, prompt_width - 1, *shared)
-    if cache is not None:  # the last prompt token and the response, reading the shared prefix
-        tail = slice(prompt_width - 1, ids.shape[1] - 1)
-        return model(input_ids=ids[:, tail], attention_mask=attention[:, :-1], position_ids=positions[:, tail],
-                     use_cache=True, **{cache_keyword(model): cache}).logits
-    keep = torch.arange(prompt_width - 1, ids.shape[1] - 1, device=ids.device)
-    inputs = dict(input_ids=ids, attention_mask=attention, position_ids=positions, use_cache=False)
-    try:
-        logits = model(**inputs, logits_to_keep=keep).logits
-    except TypeError:  # a model without logits_to_keep: compute all, keep the response part
-        logits = model(**inputs).logits[:, prompt_width - 1:-1]
-    if logits.shape[1] != keep.numel():
-        logits = logits[:, prompt_width - 1:-1]
-    return logits
-
+    return logits_head(model)(response_hidden(model, tensors, prompt_width))
 
 
 def response_hidden(model, tensors: dict[str, torch.Tensor], prompt_width: int) -> torch.Tensor:
-    """Final hidden states ``(B, R, d)`` at the positions that predict each response token:
-    what ``response_logits`` feeds the LM head (the same shared-prompt pass), for
-    ``head.HeadLogprobEntropy``, which applies the head a chunk at a time."""
+    """Final hidden states ``(B, R, d)`` at the positions that predict each response token.
+
+    When rows share a prompt (GRPO's groups), the prompt is run once per distinct prompt and
+    its keys and values are shared by the group's responses: the same values, with the
+    prompt's share of the forward and backward work divided by the group size. Gradients
+    reach the shared prompt through every response that reads it. ``head.FusedHeadLoss``
+    applies the LM head to these a chunk at a time; ``response_logits`` all at once."""
     ids, attention, positions = tensors["input_ids"], tensors["attention_mask"], tensors["position_ids"]
     decoder = model.get_decoder()
     shared = distinct_prefixes(ids, attention, prompt_width - 1)

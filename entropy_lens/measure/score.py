@@ -21,16 +21,17 @@ from entropy_lens.rollouts.store import RolloutStore, RowSink
 from entropy_lens.measure.score_inputs import ScoreItem, input_digest, read_score_items
 
 
+# Config attributes by which a model's forward transforms the LM head's output
+LOGIT_TRANSFORMS = ("logit_scale", "logits_scaling", "final_logit_softcapping")
+
+
 def logits_head(model) -> Callable:
     """hidden -> logits exactly as the model's forward computes them (softcapping and
     logit scaling of Gemma 2 / Cohere / Granite included)."""
     import torch
 
     head = model.get_output_embeddings()
-    config = model.config
-    softcap = getattr(config, "final_logit_softcapping", None)
-    scale = getattr(config, "logit_scale", None)
-    divide = getattr(config, "logits_scaling", None)
+    scale, divide, softcap = (getattr(model.config, name, None) for name in LOGIT_TRANSFORMS)
 
     def to_logits(hidden):
         logits = head(hidden)
@@ -43,6 +44,17 @@ def logits_head(model) -> Callable:
         return logits
 
     return to_logits
+
+
+def plain_head_weight(model):
+    """The LM head's weight when ``logits_head`` is exactly ``hidden @ weight.T`` (a bias-free
+    ``Linear``, no scaling or softcapping), else None."""
+    import torch
+
+    head = model.get_output_embeddings()
+    plain = (isinstance(head, torch.nn.Linear) and head.bias is None
+             and all(getattr(model.config, name, None) is None for name in LOGIT_TRANSFORMS))
+    return head.weight if plain else None
 
 
 def _tokenize_response(tokenizer, text: str) -> tuple[list[int], list[list[int]]]:
