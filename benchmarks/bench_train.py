@@ -174,6 +174,10 @@ def main() -> None:
         _side(args)
         return
 
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # _machine
+    from _machine import cpu_info, load_average
+
+    load_before = load_average()
     trl_name = "TRL GRPOTrainer" + (" (gradient checkpointing)" if args.trl_gradient_checkpointing else "")
     sides = [("ours", "entropy-lens trainer"), ("trl", trl_name)]
     summaries = []
@@ -190,6 +194,8 @@ def main() -> None:
             subprocess.run(command, check=True, stdout=sys.stderr)  # TRL's log lines stay out of the table
             summaries.append(_summarise(name, json.loads(result_file.read_text())))
 
+    load_after = load_average()
+    machine = cpu_info()
     import torch
     import transformers
 
@@ -201,7 +207,9 @@ def main() -> None:
         trl_version = "not installed"
     print(f"\nGRPO on {args.model}, CPU ({torch.get_num_threads()} threads), {PROMPTS_PER_STEP} prompts x {GROUP_SIZE} samples, "
           f"<= {args.max_new_tokens} new tokens, temperature 1; mean over steps 2..{args.steps} "
-          f"(torch {torch.__version__}, transformers {transformers.__version__}, trl {trl_version})\n")
+          f"(torch {torch.__version__}, transformers {transformers.__version__}, trl {trl_version}); "
+          f"{machine['cpu_model']} ({', '.join(machine['cpu_flags'])}), load average {load_before} before, "
+          f"{load_after} after; the sides run one after the other\n")
     print("| trainer | s / step | completion tokens / step | completion tokens / s | peak RSS (GB) |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for s in summaries:
@@ -220,7 +228,8 @@ def main() -> None:
         Path(args.json).write_text(json.dumps({"model": args.model, "steps": args.steps, "shaping": args.shaping,
                                                "max_new_tokens": args.max_new_tokens, "results": summaries,
                                                "ratios": ratios, "trl_gradient_checkpointing": args.trl_gradient_checkpointing,
-                                               "torch": torch.__version__,
+                                               "torch": torch.__version__, "loadavg_before": load_before,
+                                               "loadavg_after": load_after, **machine,
                                                "transformers": transformers.__version__, "trl": trl_version}, indent=2))
 
 
