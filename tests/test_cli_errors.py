@@ -131,3 +131,18 @@ def test_every_help_page_renders_its_percent_signs(capsys):
             main([command, "--help"])
         text = capsys.readouterr().out
         assert "%%" not in text and command in text, command
+
+
+def test_a_reader_that_stops_early_is_not_an_error(tmp_path):
+    """`entropy-lens summary DIR | head -1`: the closed pipe ends the command quietly."""
+    from rollout_factory import make_row, make_table
+
+    rows = [make_row([(f" w{i}", 0.1 * (i % 7)) for i in range(40)], prompt_id=f"p{k}") for k in range(30)]
+    table = tmp_path / "table"
+    table.mkdir()
+    make_table(rows).to_parquet(table / "part-00000.parquet")
+    proc = subprocess.Popen([sys.executable, "-m", "entropy_lens", "summary", str(table)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # before the command writes (it imports and reads first): its write finds no reader
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0 and "Traceback" not in err, err

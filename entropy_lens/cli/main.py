@@ -54,7 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         summary = _group_of(args.command).run(args)
         if summary:  # a training process other than torchrun's first one has nothing to say
-            print(summary)
+            print(summary, flush=True)
+    except BrokenPipeError:  # the reader went away (`entropy-lens summary DIR | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
