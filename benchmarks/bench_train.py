@@ -11,12 +11,14 @@ num_generations=4, steps_per_generation=1. The bundled trainer additionally comp
 exact full-vocabulary entropy of every token (sampling and training passes) and, with
 ``--shaping entropy-adv`` (the default), shapes the advantage with it.
 
-Each side runs in its own subprocess (so its peak RSS, ``ru_maxrss``, is its own); the
-first step is a warm-up and is excluded. Seconds per step, completion tokens per second
-(generated tokens, EOS included, over the measured steps' time) and peak RSS are printed as a
-markdown table with ratios.
+Each side runs in its own subprocess (so its peak RSS, ``ru_maxrss``, is its own), and the
+sides alternate, ours then TRL, ``--rounds`` times, so that a change of load on a shared
+machine reaches both alike; each process's first step is a warm-up and is excluded, and a
+round repeats the same steps. Seconds per step, completion tokens per second (generated
+tokens, EOS included, over the measured steps' time) and peak RSS (the largest over the
+rounds) are printed as a markdown table with ratios.
 
-    python benchmarks/bench_train.py [--steps 6] [--model smollm2] [--json bench-out/train.json]
+    python benchmarks/bench_train.py [--steps 4] [--rounds 2] [--model smollm2] [--json bench-out/train.json]
 """
 
 from __future__ import annotations
@@ -144,18 +146,21 @@ def _side(args) -> None:
     Path(args.result).write_text(json.dumps(result))
 
 
-def _summarise(name: str, result: dict) -> dict:
-    measured = result["steps"][1:] or result["steps"]  # step 1 is the warm-up
+def _summarise(name: str, rounds: list[dict]) -> dict:
+    measured = [s for result in rounds for s in (result["steps"][1:] or result["steps"])]  # step 1: warm-up
     seconds = sum(s["seconds"] for s in measured)
     tokens = sum(s["tokens"] for s in measured)
     return {"trainer": name, "measured_steps": len(measured), "s_per_step": seconds / len(measured),
             "completion_tokens_per_step": tokens / len(measured), "completion_tokens_per_s": tokens / seconds,
-            "peak_rss_gb": result["peak_rss_bytes"] / 1e9, "steps": result["steps"]}
+            "peak_rss_gb": max(r["peak_rss_bytes"] for r in rounds) / 1e9,
+            "s_per_step_by_round": [sum(s["seconds"] for s in r["steps"][1:]) / max(1, len(r["steps"]) - 1) for r in rounds],
+            "rounds": rounds}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=6, help="training steps per trainer; the first is a warm-up (default: 6)")
+    parser.add_argument("--steps", type=int, default=4, help="training steps per process; the first is a warm-up (default: 4)")
+    parser.add_argument("--rounds", type=int, default=2, help="times each side runs, alternating (default: 2)")
     parser.add_argument("--model", default="smollm2")
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--shaping", default="entropy-adv", choices=["none", "entropy-adv"],
@@ -170,6 +175,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.steps < 2:
         parser.error("--steps must be >= 2 (the first step is a warm-up)")
+    if args.rounds < 1:
+        parser.error("--rounds must be >= 1")
     if args.side:
         _side(args)
         return
@@ -180,19 +187,21 @@ def main() -> None:
     load_before = load_average()
     trl_name = "TRL GRPOTrainer" + (" (gradient checkpointing)" if args.trl_gradient_checkpointing else "")
     sides = [("ours", "entropy-lens trainer"), ("trl", trl_name)]
-    summaries = []
-    for side, name in sides:
-        if args.only and side != args.only:
-            continue
-        with tempfile.TemporaryDirectory() as folder:
-            result_file = Path(folder) / "result.json"
-            command = [sys.executable, __file__, "--side", side, "--steps", str(args.steps), "--model", args.model,
-                       "--max-new-tokens", str(args.max_new_tokens), "--shaping", args.shaping, "--result", str(result_file)]
-            if args.trl_gradient_checkpointing:
-                command.append("--trl-gradient-checkpointing")
-            print(f"running {name} ({args.steps} steps) ...", file=sys.stderr, flush=True)
-            subprocess.run(command, check=True, stdout=sys.stderr)  # TRL's log lines stay out of the table
-            summaries.append(_summarise(name, json.loads(result_file.read_text())))
+    sides = [(side, name) for side, name in sides if not args.only or side == args.only]
+    results: dict[str, list[dict]] = {side: [] for side, _ in sides}
+    for round_ in range(1, args.rounds + 1):
+        for side, name in sides:
+            with tempfile.TemporaryDirectory() as folder:
+                result_file = Path(folder) / "result.json"
+                command = [sys.executable, __file__, "--side", side, "--steps", str(args.steps), "--model", args.model,
+                           "--max-new-tokens", str(args.max_new_tokens), "--shaping", args.shaping,
+                           "--result", str(result_file)]
+                if args.trl_gradient_checkpointing:
+                    command.append("--trl-gradient-checkpointing")
+                print(f"round {round_}/{args.rounds}: {name} ({args.steps} steps) ...", file=sys.stderr, flush=True)
+                subprocess.run(command, check=True, stdout=sys.stderr)  # TRL's log lines stay out of the table
+                results[side].append(json.loads(result_file.read_text()))
+    summaries = [_summarise(name, results[side]) for side, name in sides]
 
     load_after = load_average()
     machine = cpu_info()
@@ -206,10 +215,10 @@ def main() -> None:
     except ImportError:
         trl_version = "not installed"
     print(f"\nGRPO on {args.model}, CPU ({torch.get_num_threads()} threads), {PROMPTS_PER_STEP} prompts x {GROUP_SIZE} samples, "
-          f"<= {args.max_new_tokens} new tokens, temperature 1; mean over steps 2..{args.steps} "
+          f"<= {args.max_new_tokens} new tokens, temperature 1; mean over steps 2..{args.steps} of {args.rounds} rounds "
           f"(torch {torch.__version__}, transformers {transformers.__version__}, trl {trl_version}); "
           f"{machine['cpu_model']} ({', '.join(machine['cpu_flags'])}), load average {load_before} before, "
-          f"{load_after} after; the sides run one after the other\n")
+          f"{load_after} after; the sides alternate, ours then TRL, each round\n")
     print("| trainer | s / step | completion tokens / step | completion tokens / s | peak RSS (GB) |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for s in summaries:
@@ -225,7 +234,8 @@ def main() -> None:
               f"{ratios['tokens_per_s_ratio']:.2f}x | {ratios['peak_rss_ratio']:.2f}x |")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"model": args.model, "steps": args.steps, "shaping": args.shaping,
+        Path(args.json).write_text(json.dumps({"model": args.model, "steps": args.steps, "rounds": args.rounds,
+                                               "shaping": args.shaping,
                                                "max_new_tokens": args.max_new_tokens, "results": summaries,
                                                "ratios": ratios, "trl_gradient_checkpointing": args.trl_gradient_checkpointing,
                                                "torch": torch.__version__, "loadavg_before": load_before,

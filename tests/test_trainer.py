@@ -266,6 +266,35 @@ def test_micro_batches_change_nothing_but_rounding(tiny_model_dir, tmp_path):
         assert parts[key].tolist() == pytest.approx(whole[key].tolist(), rel=1e-4, abs=1e-5), key
 
 
+def test_sample_batch_size_samples_the_rollout_batch_at_once_and_changes_nothing_else(tiny_model_dir, tmp_path,
+                                                                                      monkeypatch):
+    """--sample-batch-size 16 with --batch-size 3: the 16 responses are sampled in one batch,
+    the updates still run in micro-batches of 3, and the run matches --batch-size 3 alone."""
+    from entropy_lens_trainer import rollout
+
+    settings = dict(steps=2, minibatches=2, shaping="entropy-adv", max_new_tokens=8)
+    small = train(_cfg(tiny_model_dir, batch_size=3, **settings), tmp_path / "small", reward_fn=_says("answer"),
+                  verbose=False)
+    sampled_at, real_sample = [], rollout.sample_rollouts
+    micro_sizes, real_micro = [], rollout.micro_batches
+
+    def recording_sample(*args, **kwargs):
+        sampled_at.append(kwargs["batch_size"])
+        return real_sample(*args, **kwargs)
+
+    def recording_micro(tensors, prompt_width, rows, size):
+        micro_sizes.append(size)
+        return real_micro(tensors, prompt_width, rows, size)
+
+    monkeypatch.setattr(rollout, "sample_rollouts", recording_sample)
+    monkeypatch.setattr(rollout, "micro_batches", recording_micro)
+    split = train(_cfg(tiny_model_dir, batch_size=3, sample_batch_size=16, **settings), tmp_path / "split",
+                  reward_fn=_says("answer"), verbose=False)
+    assert sampled_at == [16, 16] and set(micro_sizes) == {3}
+    for key in ("reward_mean", "rollout_entropy", "response_length", "loss", "grad_norm", "entropy_share"):
+        assert split[key].tolist() == pytest.approx(small[key].tolist(), rel=1e-4, abs=1e-5), key
+
+
 def test_nan_reward_skips_the_step_without_touching_the_weights(tiny_model_dir, tmp_path):
     calls = {"n": 0}
 

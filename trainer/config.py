@@ -25,7 +25,7 @@ DEFAULT_ALPHA = {"grpo": 0.4, "ppo": 0.1}  # the paper's values
 
 # Settings that may differ between a run and its --resume: they change neither the
 # steps already taken nor the ones to come.
-RESUMABLE_CHANGES = ("steps", "save_every", "device", "batch_size")
+RESUMABLE_CHANGES = ("steps", "save_every", "device", "batch_size", "sample_batch_size")
 
 
 @dataclass
@@ -69,6 +69,11 @@ class TrainConfig(PromptOptions, ModelSource):
     # Not generate's --batch-size: here it is also the micro-batch of the gradient accumulation
     batch_size: int = _opt(8, "sequences per forward pass, in sampling and in the updates (gradients are accumulated "
                               "over a minibatch); it changes memory and speed, the results only up to float rounding")
+    # Decoding reads every weight once per new token whatever the batch, so sampling more
+    # sequences at once is nearly free, while the update's activations grow with each one.
+    sample_batch_size: int | None = _opt(None, "sequences sampled at once, if not --batch-size: e.g. the whole rollout "
+                                               "batch with a smaller --batch-size for the updates (faster sampling, "
+                                               "the update's memory unchanged); the responses do not depend on it")
     # policy optimisation
     ppo_epochs: int = _opt(1, "passes over each rollout batch")
     minibatches: int = _opt(1, "optimiser updates per pass; the rollout batch (prompts_per_step * group_size) must divide evenly")
@@ -122,6 +127,8 @@ class TrainConfig(PromptOptions, ModelSource):
             (self.ppo_epochs >= 1, f"--ppo-epochs must be >= 1, got {self.ppo_epochs}", "pass a positive number"),
             (self.minibatches >= 1, f"--minibatches must be >= 1, got {self.minibatches}", "pass a positive number"),
             (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}", "pass a positive batch size"),
+            (self.sample_batch_size is None or self.sample_batch_size >= 1,
+             f"--sample-batch-size must be >= 1, got {self.sample_batch_size}", "pass a positive batch size"),
             (self.rollout_batch % max(1, self.minibatches) == 0,
              f"a rollout batch of {self.rollout_batch} responses (prompts_per_step * group_size) does not split into "
              f"{self.minibatches} equal minibatches", "pick --minibatches that divides it"),

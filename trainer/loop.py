@@ -35,7 +35,7 @@ from entropy_lens.tasks.load import load_tasks
 
 from . import advantages as adv
 from . import checkpoint as ckpt
-from . import distributed, head, losses, rollout
+from . import distributed, head, lean_layers, losses, rollout
 from .config import TrainConfig
 from .critic import build_critic
 from .metrics import MetricsLog, batch_summary, merged_summaries, read_metrics, rollout_metrics
@@ -76,7 +76,7 @@ def train_step(t: Trainer, step: int) -> dict[str, Any]:
     batch = rollout.sample_rollouts(t.loaded, problems, step=step, group_size=cfg.group_size, seed=cfg.seed,
                                     max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
                                     instruction=cfg.instruction, chat_template=cfg.chat_template,
-                                    batch_size=cfg.batch_size)
+                                    batch_size=cfg.sample_batch_size or cfg.batch_size)
     rollout_s = time.perf_counter() - started
     mask = batch.tensors["response_mask"].float()
     everyone = group.gather(batch_summary(batch))  # the whole step's rollouts, for its metrics and thresholds
@@ -358,12 +358,14 @@ def _train(cfg: TrainConfig, run_dir: Path, resume, reward_fn: RewardFn, verbose
     loaded = load_model(str(last) if last else cfg.model, device=device, dtype=cfg.dtype,
                         trust_remote_code=cfg.trust_remote_code)
     loaded.model.eval()  # no dropout, ever: the sampler and the training pass see one policy
+    lean_layers.use_lean_layers(loaded.model)  # the same values, a third fewer activations kept for the backward pass
     optimizer = _adamw(loaded.model.parameters(), cfg.lr, cfg.weight_decay, loaded.device)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup(cfg.warmup_steps))
     t = Trainer(cfg, loaded, optimizer, scheduler, problems, reward_fn, group=group)
     if cfg.algorithm == "ppo":
         source = resolve_model_source(cfg.critic_model or cfg.model)
         t.critic = build_critic(source, device=loaded.device, dtype=loaded.dtype, trust_remote_code=cfg.trust_remote_code)
+        lean_layers.use_lean_layers(t.critic)
         t.critic_optimizer = _adamw(t.critic.parameters(), cfg.critic_lr, cfg.weight_decay, loaded.device)
     if cfg.kl_coef > 0:
         t.reference = load_model(cfg.model, device=device, dtype=cfg.dtype,

@@ -1,0 +1,86 @@
+"""The lean decoder layers (trainer/lean_layers.py): the model's own values and gradients,
+fewer saved activations, and only the modules they match are changed."""
+
+import copy
+
+import pytest
+import torch
+
+from conftest import build_tiny_model
+from entropy_lens_trainer.lean_layers import RMSNormLean, SwiGLUDown, use_lean_layers
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _saved_bytes(fn):
+    """Bytes autograd keeps for the backward pass while ``fn()`` runs (each tensor once)."""
+    seen = {}
+
+    def pack(t):
+        seen[(t.data_ptr(), t.shape, t.stride())] = t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = fn()
+    return out, sum(seen.values())
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_values_and_gradients_equal_autograd_in_float64(bias):
+    gen = torch.Generator().manual_seed(0)
+    gate = torch.randn(3, 5, 12, dtype=torch.float64, generator=gen, requires_grad=True)
+    up = torch.randn(3, 5, 12, dtype=torch.float64, generator=gen, requires_grad=True)
+    weight = torch.randn(7, 12, dtype=torch.float64, generator=gen, requires_grad=True)
+    b = torch.randn(7, dtype=torch.float64, generator=gen, requires_grad=True) if bias else None
+    inputs = (gate, up, weight) + ((b,) if bias else ())
+    assert torch.autograd.gradcheck(lambda *xs: SwiGLUDown.apply(*xs[:3], xs[3] if bias else None), inputs)
+
+
+def test_rmsnorm_values_and_gradients_equal_float64_autograd():
+    """The norm computes in float32 (as the models' own does), so the reference is autograd
+    through the same formula in float64, to float32 tolerance."""
+    gen = torch.Generator().manual_seed(1)
+    x = (torch.randn(2, 5, 9, generator=gen) * 3).requires_grad_()
+    weight = torch.randn(9, generator=gen, requires_grad=True)
+    grad_out = torch.randn(2, 5, 9, generator=gen)
+    out = RMSNormLean.apply(x, weight, 1e-5)
+    gx, gw = torch.autograd.grad(out, (x, weight), grad_out)
+    x64, w64 = x.detach().double().requires_grad_(), weight.detach().double().requires_grad_()
+    ref = w64 * x64 * torch.rsqrt(x64.pow(2).mean(-1, keepdim=True) + 1e-5)
+    rx, rw = torch.autograd.grad(ref, (x64, w64), grad_out.double())
+    torch.testing.assert_close(out.double(), ref.detach(), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(gx.double(), rx, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(gw.double(), rw, rtol=1e-5, atol=1e-6)
+
+
+def test_the_tiny_model_trains_the_same_with_fewer_saved_activations():
+    model = build_tiny_model(vocab_size=64, seed=3)
+    lean = copy.deepcopy(model)
+    layers = model.config.num_hidden_layers
+    assert use_lean_layers(lean) == {"mlp": layers, "rmsnorm": 2 * layers + 1}  # + the final norm
+    ids = torch.randint(64, (4, 17), generator=torch.Generator().manual_seed(1))
+
+    def loss_of(m):
+        return m(input_ids=ids).logits.log_softmax(-1).mean()
+
+    plain_loss, plain_saved = _saved_bytes(lambda: loss_of(model))
+    lean_loss, lean_saved = _saved_bytes(lambda: loss_of(lean))
+    assert torch.equal(plain_loss, lean_loss)  # the same operations in the same order
+    plain_loss.backward()
+    lean_loss.backward()
+    for (name, p), q in zip(model.named_parameters(), lean.parameters()):
+        torch.testing.assert_close(q.grad, p.grad, rtol=1e-5, atol=1e-7, msg=name)
+    # per token: 2 of each MLP's 4 intermediate-size tensors and each norm's normalised
+    # input are no longer kept
+    tokens, inter, hidden = ids.numel(), model.config.intermediate_size, model.config.hidden_size
+    norms = 2 * layers + 1
+    assert plain_saved - lean_saved == 4 * tokens * (2 * layers * inter + norms * hidden)
+
+
+def test_other_blocks_are_left_alone():
+    model = build_tiny_model(vocab_size=64, seed=3)
+    for layer in model.model.layers:
+        layer.mlp.act_fn = torch.nn.GELU()  # not SiLU: a different block
+    assert use_lean_layers(model)["mlp"] == 0
+    model = build_tiny_model(vocab_size=64, seed=3)
+    assert use_lean_layers(model)["mlp"] == 2 and use_lean_layers(model) == {"mlp": 0, "rmsnorm": 0}  # once only

@@ -1,0 +1,141 @@
+"""Decoder layers that keep fewer activations for the backward pass, with the model's own
+values: the gated MLP blocks and the RMSNorms of Llama, Qwen2/3, Mistral, SmolLM2, ...
+
+Gated MLP blocks (``down(silu(gate(x)) * up(x))``).
+
+Autograd keeps four ``intermediate_size`` tensors per token and layer for such a block: the
+gate (for SiLU's derivative), SiLU's output and the up projection (for the product), and
+the product (the down projection's input). That is most of a decoder layer's activation
+memory, since the intermediate size is ~3x the hidden size. ``SwiGLUDown`` keeps only the
+gate and the up projection and recomputes the other two, element-wise, in the backward
+pass (the idea of fused SwiGLU kernels such as Liger-Kernel's, without a custom kernel).
+The forward pass runs the same operations in the same order, so its values are bit for bit
+those of the model's own block, and the gradients are the same formulas.
+
+RMSNorms (``weight * (x * rsqrt(mean(x^2) + eps))``). Autograd keeps the input and the
+normalised input; ``RMSNormLean`` keeps the input and one number per token (the inverse
+RMS) and recomputes the rest. Together the two save a third of a layer's activations.
+
+``use_lean_layers(model)`` swaps in both where a module's own forward gives exactly the
+same values on a test input, and leaves every other module as it is.
+"""
+
+from __future__ import annotations
+
+import types
+
+import torch
+import torch.nn.functional as F
+
+
+class SwiGLUDown(torch.autograd.Function):
+    """``F.linear(silu(gate) * up, weight, bias)``, saving ``gate`` and ``up`` only."""
+
+    @staticmethod
+    def forward(ctx, gate, up, weight, bias):
+        ctx.save_for_backward(gate, up, weight)
+        ctx.has_bias = bias is not None
+        return F.linear(F.silu(gate) * up, weight, bias)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        gate, up, weight = ctx.saved_tensors
+        sigmoid = torch.sigmoid(gate)
+        silu = gate * sigmoid
+        grad_product = grad_out @ weight                       # (..., intermediate)
+        flat_grad = grad_out.reshape(-1, grad_out.shape[-1])
+        grad_weight = flat_grad.T @ (silu * up).reshape(-1, up.shape[-1])
+        grad_bias = flat_grad.sum(dim=0) if ctx.has_bias else None
+        grad_up = grad_product * silu
+        # d silu / d gate = sigmoid * (1 + gate * (1 - sigmoid)), as torch's silu_backward
+        grad_gate = grad_product * up * (sigmoid * (1 + gate * (1 - sigmoid)))
+        return grad_gate, grad_up, grad_weight, grad_bias
+
+
+def _lean_forward(self, x):
+    return SwiGLUDown.apply(self.gate_proj(x), self.up_proj(x), self.down_proj.weight, self.down_proj.bias)
+
+
+def _is_silu_gated_mlp(module) -> bool:
+    names = ("gate_proj", "up_proj", "down_proj")
+    if not all(isinstance(getattr(module, n, None), torch.nn.Linear) for n in names):
+        return False
+    act = getattr(module, "act_fn", None)
+    # transformers' ACT2FN["silu"] is torch.nn.SiLU (or its own SiLUActivation in older releases)
+    return isinstance(act, torch.nn.SiLU) or type(act).__name__ == "SiLUActivation"
+
+
+def _use_lean_mlps(model) -> int:
+    """Give every SiLU-gated MLP block of ``model`` the lean forward; returns how many.
+    Only blocks with the standard attributes and SiLU whose own forward is exactly
+    ``down(act(gate(x)) * up(x))`` (checked on a small input) are changed."""
+    count = 0
+    for module in model.modules():
+        if not _is_silu_gated_mlp(module) or getattr(module, "_lean", False):
+            continue
+        if not _same_as_own_forward(module, _lean_forward, module.gate_proj.in_features):
+            continue
+        module.forward = types.MethodType(_lean_forward, module)
+        module._lean = True
+        count += 1
+    return count
+
+
+def _same_as_own_forward(module, lean_forward, width: int) -> bool:
+    weight = next(module.parameters())
+    x = torch.randn(2, 3, width, device=weight.device, generator=torch.Generator(device=weight.device).manual_seed(0))
+    x = (x * 3).to(weight.dtype)
+    with torch.no_grad():
+        return torch.equal(module(x), lean_forward(module, x))
+
+
+# ------------------------------------------------------------------------------ RMSNorm
+
+
+class RMSNormLean(torch.autograd.Function):
+    """``weight * (x32 * rsqrt(mean(x32^2) + eps)).to(x.dtype)``, x32 = x in float32, saving
+    ``x`` and the inverse RMS only."""
+
+    @staticmethod
+    def forward(ctx, x, weight, eps):
+        x32 = x.to(torch.float32)
+        inverse_rms = torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)
+        ctx.save_for_backward(x, weight, inverse_rms)
+        return weight * (x32 * inverse_rms).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, weight, inverse_rms = ctx.saved_tensors
+        normed = x.to(torch.float32) * inverse_rms
+        grad_weight = (grad_out * normed.to(x.dtype)).reshape(-1, weight.shape[-1]).sum(dim=0).to(weight.dtype)
+        grad_normed = (grad_out * weight).to(torch.float32)
+        # d/dx of x * r(x), r = (mean(x^2) + eps)^-1/2: r * (g - normed * mean(g * normed))
+        grad_x = inverse_rms * (grad_normed - normed * (grad_normed * normed).mean(-1, keepdim=True))
+        return grad_x.to(x.dtype), grad_weight, None
+
+
+def _lean_norm_forward(self, hidden_states):
+    return RMSNormLean.apply(hidden_states, self.weight, self.variance_epsilon)
+
+
+def _use_lean_norms(model) -> int:
+    """RMSNorms with a ``weight`` vector and ``variance_epsilon`` (transformers' Llama-style
+    norm) whose own forward gives exactly the lean one's values; returns how many."""
+    count = 0
+    for module in model.modules():
+        weight = getattr(module, "weight", None)
+        if (not type(module).__name__.endswith("RMSNorm") or not isinstance(weight, torch.nn.Parameter)
+                or weight.dim() != 1 or not hasattr(module, "variance_epsilon") or getattr(module, "_lean", False)):
+            continue
+        if not _same_as_own_forward(module, _lean_norm_forward, weight.shape[0]):
+            continue
+        module.forward = types.MethodType(_lean_norm_forward, module)
+        module._lean = True
+        count += 1
+    return count
+
+
+def use_lean_layers(model) -> dict[str, int]:
+    """Swap in the lean MLP blocks and RMSNorms (see the module docstring); returns how many
+    of each were swapped. Weights, state dict and saved checkpoints are unchanged."""
+    return {"mlp": _use_lean_mlps(model), "rmsnorm": _use_lean_norms(model)}
