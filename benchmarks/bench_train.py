@@ -82,6 +82,11 @@ def run_ours(args) -> dict:
 
 def run_trl(args) -> dict:
     import torch
+
+    if args.trl_keep_freed_memory:  # the bundled trainer's allocator setting (trainer/allocator.py), for TRL too
+        from entropy_lens_trainer.allocator import keep_freed_memory
+
+        keep_freed_memory()
     from datasets import Dataset
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
@@ -169,6 +174,8 @@ def main() -> None:
     parser.add_argument("--trl-gradient-checkpointing", action="store_true",
                         help="TRL with its default gradient checkpointing (recomputes the forward pass in the backward "
                              "pass: more work per step than the bundled trainer; off by default)")
+    parser.add_argument("--trl-keep-freed-memory", action="store_true",
+                        help="give TRL's process the bundled trainer's malloc setting too (trainer/allocator.py)")
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--side", choices=["ours", "trl"], help=argparse.SUPPRESS)    # internal: one side, in a subprocess
     parser.add_argument("--result", help=argparse.SUPPRESS)
@@ -185,7 +192,8 @@ def main() -> None:
     from _machine import cpu_info, load_average
 
     load_before = load_average()
-    trl_name = "TRL GRPOTrainer" + (" (gradient checkpointing)" if args.trl_gradient_checkpointing else "")
+    trl_name = ("TRL GRPOTrainer" + (" (gradient checkpointing)" if args.trl_gradient_checkpointing else "")
+                + (" (the trainer's malloc setting)" if args.trl_keep_freed_memory else ""))
     sides = [("ours", "entropy-lens trainer"), ("trl", trl_name)]
     sides = [(side, name) for side, name in sides if not args.only or side == args.only]
     results: dict[str, list[dict]] = {side: [] for side, _ in sides}
@@ -196,8 +204,8 @@ def main() -> None:
                 command = [sys.executable, __file__, "--side", side, "--steps", str(args.steps), "--model", args.model,
                            "--max-new-tokens", str(args.max_new_tokens), "--shaping", args.shaping,
                            "--result", str(result_file)]
-                if args.trl_gradient_checkpointing:
-                    command.append("--trl-gradient-checkpointing")
+                command += [flag for flag, on in (("--trl-gradient-checkpointing", args.trl_gradient_checkpointing),
+                                                  ("--trl-keep-freed-memory", args.trl_keep_freed_memory)) if on]
                 print(f"round {round_}/{args.rounds}: {name} ({args.steps} steps) ...", file=sys.stderr, flush=True)
                 subprocess.run(command, check=True, stdout=sys.stderr)  # TRL's log lines stay out of the table
                 results[side].append(json.loads(result_file.read_text()))
@@ -238,6 +246,7 @@ def main() -> None:
                                                "shaping": args.shaping,
                                                "max_new_tokens": args.max_new_tokens, "results": summaries,
                                                "ratios": ratios, "trl_gradient_checkpointing": args.trl_gradient_checkpointing,
+                                               "trl_keep_freed_memory": args.trl_keep_freed_memory,
                                                "torch": torch.__version__, "loadavg_before": load_before,
                                                "loadavg_after": load_after, **machine,
                                                "transformers": transformers.__version__, "trl": trl_version}, indent=2))

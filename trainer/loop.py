@@ -35,7 +35,7 @@ from entropy_lens.tasks.load import load_tasks
 
 from . import advantages as adv
 from . import checkpoint as ckpt
-from . import distributed, head, lean_layers, losses, rollout
+from . import allocator, distributed, head, lean_layers, losses, rollout
 from .config import TrainConfig
 from .critic import build_critic
 from .metrics import MetricsLog, batch_summary, merged_summaries, read_metrics, rollout_metrics
@@ -353,6 +353,7 @@ def _train(cfg: TrainConfig, run_dir: Path, resume, reward_fn: RewardFn, verbose
         ckpt.remove_partial(run_dir)
     problems = load_tasks(cfg.tasks, cfg.limit)
     torch.manual_seed(cfg.seed)
+    allocator.keep_freed_memory()  # no page is handed back and faulted in again between phases
 
     device = distributed.device_for(group, cfg.device)
     loaded = load_model(str(last) if last else cfg.model, device=device, dtype=cfg.dtype,
