@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= demo-out
 
-.PHONY: setup demo train-demo test bench browser vllm test-vllm bench-vllm verl test-verl
+.PHONY: setup demo train-demo figures test bench browser vllm test-vllm bench-vllm verl test-verl
 
 setup: $(VENV)/.installed
 
@@ -61,6 +61,12 @@ train-demo: setup
 		$(TRAIN_OUT)/eval/base --k 1,2,4,8 --out $(TRAIN_OUT)/passk
 	$(BIN)/entropy-lens report --base $(TRAIN_OUT)/eval/base --rl $(TRAIN_OUT)/eval/entropy-adv --out $(TRAIN_OUT)/report
 	@echo "open $(TRAIN_OUT)/dynamics/dynamics.png, $(TRAIN_OUT)/passk/passk.png and $(TRAIN_OUT)/report/report.html"
+
+# The paper's studies, one script each (analyses/README.md), their tables and figures in
+# figures/<study>/; a finished study is skipped, an interrupted one resumes.
+# `$(BIN)/python analyses/figures.py --with-training` trains first and compares the checkpoints.
+figures: setup
+	$(BIN)/python analyses/figures.py
 
 test: setup browser
 	$(BIN)/python -m pytest -q -rs tests
