@@ -26,7 +26,7 @@ import study
 MODES = {"none": {"shaping": "none"}, "entropy-adv": {"shaping": "entropy-adv"},
          "entropy-reg": {"shaping": "entropy-reg"}, "top-entropy": {"shaping": "none"}}
 # settings a run may change when resumed (the trainer's RESUMABLE_CHANGES): not in the folder's digest
-RESUMABLE = ("steps", "save_every", "device", "batch_size")
+from entropy_lens_trainer.config import RESUMABLE_CHANGES as RESUMABLE  # noqa: E402
 
 
 def final_checkpoint(run_dir: Path) -> Path:

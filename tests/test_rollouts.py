@@ -92,3 +92,19 @@ def test_score_and_train_record_the_grading_rule_of_truncated_responses():
 
     assert ScoreConfig(input="x.jsonl", lenient_truncated=True).run_settings("digest")["lenient_truncated"] is True
     assert TrainConfig().lenient_truncated is False
+
+
+def test_rerunning_a_finished_table_loads_no_model(tiny_model_dir, tasks_file, tmp_path, monkeypatch):
+    """A rerun with nothing left to sample reads the table back without loading the model
+    (a resumed study or demo pays nothing for it); a table with rows left does load it."""
+    import entropy_lens.measure.generate as gen
+
+    kwargs = dict(tasks=str(tasks_file), n=2, max_new_tokens=4, device="cpu", instruction="")
+    first = gen.generate(str(tiny_model_dir), out=tmp_path / "r", **kwargs)
+    loads = []
+    real_load = gen.load_model
+    monkeypatch.setattr(gen, "load_model", lambda *a, **k: loads.append(a) or real_load(*a, **k))
+    again = gen.generate(str(tiny_model_dir), out=tmp_path / "r", **kwargs)
+    assert loads == [] and again.equals(first)
+    more = gen.generate(str(tiny_model_dir), out=tmp_path / "r2", **kwargs)
+    assert len(loads) == 1 and len(more) == len(first)

@@ -149,11 +149,14 @@ def run_generate(cfg: GenerateConfig, out: str | Path | None = None, *, loaded: 
         store.check()  # fail on a bad --out before spending time on the model
     close = lambda: None  # noqa: E731
     try:
-        if loaded is None:
+        # a finished table (a rerun) needs no model: only its rows are read back
+        existing = store.existing_keys() if store is not None else set()
+        finished = store is not None and all((p.prompt_id, i) in existing for p in problems for i in range(cfg.n))
+        if loaded is None and not finished:
             loaded = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype, trust_remote_code=cfg.trust_remote_code)
         if store is not None:
             store.open()  # a failure below removes what this made (store.abandon)
-        items = _work_items(problems, cfg, loaded.tokenizer, store.done if store else set())
+        items = [] if finished else _work_items(problems, cfg, loaded.tokenizer, store.done if store else set())
         sink = RowSink(store)
         if items:  # a finished run starts no engine
             sample, close = (_vllm_sampler(loaded, cfg, items) if use_vllm else _hf_sampler(loaded, cfg))

@@ -80,8 +80,18 @@ class RolloutStore:
             _atomic_write_text(run_file, json.dumps({"settings": self.settings, "info": self.info}, indent=2, sort_keys=True))
         for shard in shards(d):
             self._next_index = max(self._next_index, int(SHARD_PATTERN.match(shard.name).group(1)) + 1)
+        self.done.update(self.existing_keys())
+
+    def existing_keys(self) -> set[tuple]:
+        """The keys of the rows already in the folder, read without creating or changing
+        anything (``open`` records them too, but makes the folder)."""
+        if not self.directory.is_dir():
+            return set()
+        keys: set[tuple] = set()
+        for shard in shards(self.directory):
             table = read_shard(shard, columns=list(self.key))
-            self.done.update(zip(*(table.column(name).to_pylist() for name in self.key)))
+            keys.update(zip(*(table.column(name).to_pylist() for name in self.key)))
+        return keys
 
     def write(self, rows: list[dict[str, Any]]) -> Path:
         """Write ``rows`` as one new shard, atomically; record their keys as done."""
