@@ -7,7 +7,7 @@ answer changes. The paper shows high-entropy tokens coincide with exploration; t
         --max-new-tokens 1024 --positions 4 --samples 16 --batch-size 64
 
 One response to each of the first --limit problems (--n per problem) is sampled into
-runs/forking_tokens/ and probed there (both resumable); the continuations use the rollouts'
+runs/rollouts/ and probed next to them (both resumable); the continuations use the rollouts'
 own sampling settings. Writes forks.parquet, fork_summary.csv, fork_settings.json and
 fork.png/.svg into figures/forking_tokens/.
 """

@@ -9,7 +9,7 @@ keep the model's reach at large k, or only sharpen pass@1?
         --instruction "Please reason step by step, and put your final answer within \\boxed{}."
 
 SETUP is the folder training_dynamics prints (its DONE.json lists the final checkpoints).
-Rollouts: runs/pass_at_k/ (resumable). Writes passk.csv, passk_per_problem.csv and
+Rollouts: runs/rollouts/ (resumable). Writes passk.csv, passk_per_problem.csv and
 passk.png/.svg into figures/pass_at_k/ (the checkpoints in the order given, the base model last).
 """
 

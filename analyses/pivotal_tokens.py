@@ -5,7 +5,7 @@
     python analyses/pivotal_tokens.py --model Qwen/Qwen2.5-Math-7B --tasks champ --limit 270 --n 8 \\
         --max-new-tokens 2048 --batch-size 64 --min-count 20
 
-Rollouts: runs/pivotal_tokens/ (resumable). Writes pivotal.csv, pivotal_words.csv and
+Rollouts: runs/rollouts/ (resumable, shared with reflective_sentences). Writes pivotal.csv, pivotal_words.csv and
 pivotal.png/.svg into figures/pivotal_tokens/.
 """
 

@@ -8,7 +8,7 @@ report page (accuracy, entropy, pivotal tokens, reflection, rare sentences, heat
         --instruction "Please reason step by step, and put your final answer within \\boxed{}."
 
 SETUP is the folder training_dynamics prints (its DONE.json lists the final checkpoints).
-Both models answer the same problems (rollouts in runs/rare_behaviours/, resumable). Writes
+Both models answer the same problems (rollouts in runs/rollouts/, resumable). Writes
 rare.csv, rare_summary.csv, rare.png/.svg and report.html into figures/rare_behaviours/ (an
 existing report is kept).
 """

@@ -6,7 +6,7 @@ heatmaps of the responses.
     python analyses/reflective_sentences.py --model Qwen/Qwen2.5-Math-7B --tasks champ --limit 270 --n 8 \\
         --max-new-tokens 2048 --batch-size 64
 
-Rollouts: runs/reflective_sentences/ (resumable). Writes sentences.parquet, reflect.csv and
+Rollouts: runs/rollouts/ (resumable, shared with pivotal_tokens). Writes sentences.parquet, reflect.csv and
 reflect.png/.svg into figures/reflective_sentences/, with heatmap.html (the highest-entropy
 responses) and heatmap.png (the highest-entropy one); an existing heatmap is kept.
 """

@@ -1,9 +1,11 @@
 """What every study script in analyses/ shares: its flags, its folders, its rollouts and the
 ``DONE.json`` it leaves when it finishes.
 
-A study writes its tables and figures into ``FIGURES/<study>/`` and its rollouts into
-``RUNS/<study>/`` (``figures/`` and ``runs/`` at the repository root unless ``--figures-dir``
-/ ``--runs-dir`` say otherwise). Not a study itself: the scripts import it.
+A study writes its tables and figures into ``FIGURES/<study>/``, its rollouts into
+``RUNS/rollouts/`` (one folder per model and settings, shared by studies that ask for the
+same rows) and any training runs into ``RUNS/<study>/``; ``FIGURES`` and ``RUNS`` are
+``figures/`` and ``runs/`` at the repository root unless ``--figures-dir`` / ``--runs-dir``
+say otherwise. Not a study itself: the scripts import it.
 """
 
 from __future__ import annotations
@@ -81,13 +83,14 @@ class Study:
         """Sample (or resume, or reuse) the rollouts of ``model`` and return their folder.
 
         The folder is named by ``role`` and a digest of the settings that decide the rows, so
-        a rerun with the same flags resumes, and one with other flags gets a folder of its own
-        instead of being refused by the rollout store.
+        a rerun with the same flags resumes, one with other flags gets a folder of its own
+        instead of being refused by the rollout store, and studies that ask for the same
+        rollouts (pivotal_tokens and reflective_sentences by default) share one table.
         """
         import entropy_lens as el
 
         options = self.generation_options()
-        folder = self.runs / f"{slug(role or Path(model).name)}-{digest({'model': model, **options})}"
+        folder = self.runs.parent / "rollouts" / f"{slug(role or Path(model).name)}-{digest({'model': model, **options})}"
         print(f"{self.name}: rollouts of {model} in {folder}", file=sys.stderr, flush=True)
         el.generate(model, out=folder, device=self.args.device, batch_size=self.args.batch_size, **options)
         return folder
