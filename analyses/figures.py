@@ -1,7 +1,7 @@
 """Every study of analyses/, one after the other, each in its own process; their tables and
 figures land in figures/<study>/.
 
-    python analyses/figures.py                       # the quick studies, about 15 minutes on 2 cores
+    python analyses/figures.py                       # the quick studies, about 5 minutes on 2 cores
     python analyses/figures.py --with-training       # train first (about 45 more minutes), then compare checkpoints
     python analyses/figures.py --only pivotal_tokens --only pass_at_k
     python analyses/figures.py --model Qwen/Qwen2.5-Math-7B --limit 100 --n 8 --max-new-tokens 2048 --device cuda
