@@ -632,6 +632,21 @@ def test_reward_spec_loading(tmp_path, monkeypatch):
             load_reward(spec)
 
 
+def test_reasoned_outcome_needs_working_in_words_and_follows_the_truncation_rule():
+    from entropy_lens_trainer.rewards import load_reward, reasoned_outcome, score_responses
+
+    worked = "First add the ones, then carry the ten, so the total is sixty. The answer is 60."
+    assert reasoned_outcome(worked, "60") == 1.0
+    assert reasoned_outcome(worked, "61") == -1.0
+    assert reasoned_outcome("57 + 3 = 60", "60") == -1.0        # right, but no working in words
+    assert reasoned_outcome("60", "60") == -1.0
+    assert load_reward("entropy_lens_trainer.rewards:reasoned_outcome") is reasoned_outcome
+    # cut off at max_new_tokens with no stated answer: wrong, as for the outcome reward
+    cut = "First add the ones, then carry the ten, so the total comes to 60"
+    assert score_responses(reasoned_outcome, [cut, cut], ["60", "60"], ["stop", "length"]) == [1.0, -1.0]
+    assert score_responses(reasoned_outcome, [cut], ["60"], ["length"], lenient_truncated=True) == [1.0]
+
+
 def test_masked_tokens_carry_no_policy_gradient():
     """The 80/20 baseline: a token outside the kept share contributes nothing to the gradient,
     and the loss is still a mean over all response tokens."""

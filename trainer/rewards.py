@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 from typing import Callable, Sequence
 
@@ -25,6 +26,28 @@ def outcome_reward(response: str, answer: str | None, *, truncated: bool = False
     """+1.0 if the final answer of ``response`` equals ``answer``, else -1.0; a ``truncated``
     response needs an explicit final answer."""
     return 1.0 if grade(response, answer, truncated=truncated)[1] else -1.0
+
+
+REASONED_MIN_WORDS = 8
+_WORD = re.compile(r"[^\W\d_]{2,}")  # a run of two or more letters: "so", "add", not "7" or "+"
+
+
+def reasoned_outcome(response: str, answer: str | None, *, truncated: bool = False) -> float:
+    """The outcome reward, except that a right answer also needs some working in words: at
+    least ``REASONED_MIN_WORDS`` words of two or more letters anywhere in the response.
+
+    Under the plain outcome reward a small model learns to drop its reasoning (a bare
+    "57 + 3 = 60" is right as often and never runs out of tokens), which leaves no pivotal or
+    reflective tokens to study; this keeps the reasoning without grading its content.
+    On the CLI: ``--reward entropy_lens_trainer.rewards:reasoned_outcome``.
+    """
+    if len(_WORD.findall(response)) < REASONED_MIN_WORDS:
+        return -1.0
+    return outcome_reward(response, answer, truncated=truncated)
+
+
+# the rewards that also learn whether a response was cut off at max_new_tokens
+_TAKE_TRUNCATED = (outcome_reward, reasoned_outcome)
 
 
 def load_reward(spec: str | None) -> RewardFn:
@@ -51,7 +74,7 @@ def score_responses(reward_fn: RewardFn, responses: Sequence[str], answers: Sequ
                     finish_reasons: Sequence[str] | None = None, *, lenient_truncated: bool = False) -> list[float]:
     """``reward_fn`` on every (response, answer) pair, as floats. With ``finish_reasons`` the
     default :func:`outcome_reward` learns which responses were cut off (``length``); a user's
-    ``reward_fn`` keeps its two arguments.
+    ``reward_fn`` keeps its two arguments (the bundled ``reasoned_outcome`` learns it too).
 
     A non-numeric result is a user error; a NaN or infinite one is passed on (the trainer
     then skips the step and counts it).
@@ -59,8 +82,8 @@ def score_responses(reward_fn: RewardFn, responses: Sequence[str], answers: Sequ
     rewards = []
     finish = finish_reasons if finish_reasons is not None else [None] * len(responses)
     for response, answer, reason in zip(responses, answers, finish):
-        if reward_fn is outcome_reward:
-            value = outcome_reward(response, answer, truncated=reason == "length" and not lenient_truncated)
+        if reward_fn in _TAKE_TRUNCATED:
+            value = reward_fn(response, answer, truncated=reason == "length" and not lenient_truncated)
         else:
             value = reward_fn(response, answer)
         try:
