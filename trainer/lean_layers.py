@@ -14,7 +14,7 @@ those of the model's own block, and the gradients are the same formulas.
 
 RMSNorms (``weight * (x * rsqrt(mean(x^2) + eps))``). Autograd keeps the input and the
 normalised input; ``RMSNormLean`` keeps the input and one number per token (the inverse
-RMS) and recomputes the rest. Together the two save a third of a layer's activations.
+RMS) and recomputes the rest. Together the two save about a quarter of a layer's activations.
 
 ``use_lean_layers(model)`` swaps in both where a module's own forward gives exactly the
 same values on a test input, and leaves every other module as it is.
