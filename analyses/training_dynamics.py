@@ -5,6 +5,8 @@ frequency, ... curves side by side.
 
     python analyses/training_dynamics.py                   # 4 runs of 120 steps: about 45 minutes on 2 cores
     python analyses/training_dynamics.py --steps 2 --max-new-tokens 16 --modes none,entropy-adv   # a smoke run
+    python analyses/training_dynamics.py --instruction "Please reason step by step, and put your final answer within \\\\boxed{}." \\
+        --temperature 0.6 --max-new-tokens 96 --reward entropy_lens_trainer.rewards:reasoned_outcome --steps 100   # keeps the reasoning
     python analyses/training_dynamics.py --model Qwen/Qwen2.5-Math-1.5B --steps 500 --max-new-tokens 1024 \\
         --prompts-per-step 32 --group-size 8 --batch-size 64 --lr 1e-6 --device cuda
 
@@ -47,6 +49,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16, help="sequences per forward pass")
     parser.add_argument("--lr", type=float, default=1e-5, help="policy learning rate")
     parser.add_argument("--instruction", default=study.TRAIN_INSTRUCTION, help="text after each problem")
+    parser.add_argument("--temperature", type=float, default=1.0,
+                        help="rollout temperature (also that of the trained log-probs and entropy)")
+    parser.add_argument("--reward", default=None,
+                        help="reward 'module:function' (default: the outcome reward; "
+                             "entropy_lens_trainer.rewards:reasoned_outcome keeps the reasoning)")
     parser.add_argument("--save-every", type=int, default=40, help="checkpoint every N steps (and at the end)")
     parser.add_argument("--top-entropy-quantile", type=float, default=0.2,
                         help="share of tokens the top-entropy mode trains on (0.2: the 80/20 rule)")
@@ -68,7 +75,8 @@ def main() -> None:
     settings = dict(model=args.model, tasks=args.tasks, algorithm=args.algorithm, steps=args.steps,
                     prompts_per_step=args.prompts_per_step, group_size=args.group_size,
                     max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, lr=args.lr,
-                    instruction=args.instruction, save_every=args.save_every, seed=args.seed, device=args.device)
+                    instruction=args.instruction, temperature=args.temperature, reward=args.reward,
+                    save_every=args.save_every, seed=args.seed, device=args.device)
     setup = run.runs / study.digest({k: v for k, v in settings.items() if k not in RESUMABLE})
     runs = {}
     for mode in modes:
