@@ -52,7 +52,7 @@ class SwiGLUDown(torch.autograd.Function):
         return grad_gate, grad_up, grad_weight, grad_bias
 
 
-def _lean_forward(self, x):
+def _lean_mlp_forward(self, x):
     return SwiGLUDown.apply(self.gate_proj(x), self.up_proj(x), self.down_proj.weight, self.down_proj.bias)
 
 
@@ -65,17 +65,17 @@ def _is_silu_gated_mlp(module) -> bool:
     return isinstance(act, torch.nn.SiLU) or type(act).__name__ == "SiLUActivation"
 
 
-def _use_lean_mlps(model) -> int:
-    """Give every SiLU-gated MLP block of ``model`` the lean forward; returns how many.
-    Only blocks with the standard attributes and SiLU whose own forward is exactly
-    ``down(act(gate(x)) * up(x))`` (checked on a small input) are changed."""
+def _swap_forwards(model, matches, lean_forward, width) -> int:
+    """Give every module for which ``matches(module)`` holds, and whose own forward gives
+    exactly ``lean_forward``'s values on a small input of ``width(module)`` features, the
+    lean forward (once); returns how many were swapped."""
     count = 0
     for module in model.modules():
-        if not _is_silu_gated_mlp(module) or getattr(module, "_lean", False):
+        if getattr(module, "_lean", False) or not matches(module):
             continue
-        if not _same_as_own_forward(module, _lean_forward, module.gate_proj.in_features):
+        if not _same_as_own_forward(module, lean_forward, width(module)):
             continue
-        module.forward = types.MethodType(_lean_forward, module)
+        module.forward = types.MethodType(lean_forward, module)
         module._lean = True
         count += 1
     return count
@@ -118,24 +118,15 @@ def _lean_norm_forward(self, hidden_states):
     return RMSNormLean.apply(hidden_states, self.weight, self.variance_epsilon)
 
 
-def _use_lean_norms(model) -> int:
-    """RMSNorms with a ``weight`` vector and ``variance_epsilon`` (transformers' Llama-style
-    norm) whose own forward gives exactly the lean one's values; returns how many."""
-    count = 0
-    for module in model.modules():
-        weight = getattr(module, "weight", None)
-        if (not type(module).__name__.endswith("RMSNorm") or not isinstance(weight, torch.nn.Parameter)
-                or weight.dim() != 1 or not hasattr(module, "variance_epsilon") or getattr(module, "_lean", False)):
-            continue
-        if not _same_as_own_forward(module, _lean_norm_forward, weight.shape[0]):
-            continue
-        module.forward = types.MethodType(_lean_norm_forward, module)
-        module._lean = True
-        count += 1
-    return count
+def _is_llama_rmsnorm(module) -> bool:
+    """transformers' Llama-style norm: a ``weight`` vector and ``variance_epsilon``."""
+    weight = getattr(module, "weight", None)
+    return (type(module).__name__.endswith("RMSNorm") and isinstance(weight, torch.nn.Parameter)
+            and weight.dim() == 1 and hasattr(module, "variance_epsilon"))
 
 
 def use_lean_layers(model) -> dict[str, int]:
     """Swap in the lean MLP blocks and RMSNorms (see the module docstring); returns how many
     of each were swapped. Weights, state dict and saved checkpoints are unchanged."""
-    return {"mlp": _use_lean_mlps(model), "rmsnorm": _use_lean_norms(model)}
+    return {"mlp": _swap_forwards(model, _is_silu_gated_mlp, _lean_mlp_forward, lambda m: m.gate_proj.in_features),
+            "rmsnorm": _swap_forwards(model, _is_llama_rmsnorm, _lean_norm_forward, lambda m: m.weight.shape[0])}
