@@ -645,6 +645,10 @@ def test_reasoned_outcome_needs_working_in_words_and_follows_the_truncation_rule
     cut = "First add the ones, then carry the ten, so the total comes to 60"
     assert score_responses(reasoned_outcome, [cut, cut], ["60", "60"], ["stop", "length"]) == [1.0, -1.0]
     assert score_responses(reasoned_outcome, [cut], ["60"], ["length"], lenient_truncated=True) == [1.0]
+    # a user's reward with a truncated keyword learns it too; one without is called with two arguments
+    told = lambda response, answer, *, truncated=False: -1.0 if truncated else 1.0  # noqa: E731
+    assert score_responses(told, ["a", "b"], ["1", "1"], ["stop", "length"]) == [1.0, -1.0]
+    assert score_responses(lambda response, answer: 0.5, ["a"], ["1"], ["length"]) == [0.5]
 
 
 def test_masked_tokens_carry_no_policy_gradient():

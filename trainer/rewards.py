@@ -11,6 +11,7 @@ explicit final answer (a box or an "answer is X" statement) gets -1, as RLVR gra
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import re
 import sys
@@ -46,8 +47,13 @@ def reasoned_outcome(response: str, answer: str | None, *, truncated: bool = Fal
     return outcome_reward(response, answer, truncated=truncated)
 
 
-# the rewards that also learn whether a response was cut off at max_new_tokens
-_TAKE_TRUNCATED = (outcome_reward, reasoned_outcome)
+def _takes_truncated(reward_fn) -> bool:
+    """Whether ``reward_fn`` has a ``truncated`` keyword (as the bundled rewards do): it is
+    then told which responses were cut off at max_new_tokens."""
+    try:
+        return "truncated" in inspect.signature(reward_fn).parameters
+    except (TypeError, ValueError):  # a builtin or C callable without a signature
+        return False
 
 
 def load_reward(spec: str | None) -> RewardFn:
@@ -72,17 +78,18 @@ def load_reward(spec: str | None) -> RewardFn:
 
 def score_responses(reward_fn: RewardFn, responses: Sequence[str], answers: Sequence[str | None],
                     finish_reasons: Sequence[str] | None = None, *, lenient_truncated: bool = False) -> list[float]:
-    """``reward_fn`` on every (response, answer) pair, as floats. With ``finish_reasons`` the
-    default :func:`outcome_reward` learns which responses were cut off (``length``); a user's
-    ``reward_fn`` keeps its two arguments (the bundled ``reasoned_outcome`` learns it too).
+    """``reward_fn`` on every (response, answer) pair, as floats. With ``finish_reasons`` a
+    reward with a ``truncated`` keyword (the bundled ones, or a user's) learns which responses
+    were cut off (``length``); any other ``reward_fn`` is called with its two arguments.
 
     A non-numeric result is a user error; a NaN or infinite one is passed on (the trainer
     then skips the step and counts it).
     """
     rewards = []
     finish = finish_reasons if finish_reasons is not None else [None] * len(responses)
+    takes_truncated = _takes_truncated(reward_fn)
     for response, answer, reason in zip(responses, answers, finish):
-        if reward_fn in _TAKE_TRUNCATED:
+        if takes_truncated:
             value = reward_fn(response, answer, truncated=reason == "length" and not lenient_truncated)
         else:
             value = reward_fn(response, answer)
