@@ -23,12 +23,11 @@ import re
 from pathlib import Path
 
 import study
+from entropy_lens_trainer.config import RESUMABLE_CHANGES  # settings a resumed run may change: not in the digest
 
 # mode -> the TrainConfig settings that make it (the 80/20 quantile is a flag, filled in below)
 MODES = {"none": {"shaping": "none"}, "entropy-adv": {"shaping": "entropy-adv"},
          "entropy-reg": {"shaping": "entropy-reg"}, "top-entropy": {"shaping": "none"}}
-# settings a run may change when resumed (the trainer's RESUMABLE_CHANGES): not in the folder's digest
-from entropy_lens_trainer.config import RESUMABLE_CHANGES as RESUMABLE  # noqa: E402
 
 
 def final_checkpoint(run_dir: Path) -> Path:
@@ -77,7 +76,7 @@ def main() -> None:
                     max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, lr=args.lr,
                     instruction=args.instruction, temperature=args.temperature, reward=args.reward,
                     save_every=args.save_every, seed=args.seed, device=args.device)
-    setup = run.runs / study.digest({k: v for k, v in settings.items() if k not in RESUMABLE})
+    setup = run.runs / study.digest({k: v for k, v in settings.items() if k not in RESUMABLE_CHANGES})
     runs = {}
     for mode in modes:
         extra = dict(MODES[mode])
