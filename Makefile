@@ -128,3 +128,4 @@ bench: setup
 	$(BIN)/python benchmarks/bench_analyses.py --json bench-out/analyses.json
 	$(BIN)/python benchmarks/bench_rare.py --json bench-out/rare.json
 	$(BIN)/python benchmarks/bench_train.py --json bench-out/train.json
+	$(BIN)/python benchmarks/bench_lean_layers.py --json bench-out/lean_layers.json
