@@ -65,8 +65,9 @@ train-demo: setup
 # The paper's studies, one script each (analyses/README.md), their tables and figures in
 # figures/<study>/; a finished study is skipped, an interrupted one resumes.
 # `$(BIN)/python analyses/figures.py --with-training` trains first and compares the checkpoints.
+# `make figures FIGURES_ARGS=--rerun` regenerates the committed figures from scratch.
 figures: setup
-	$(BIN)/python analyses/figures.py
+	$(BIN)/python analyses/figures.py $(FIGURES_ARGS)
 
 test: setup browser
 	$(BIN)/python -m pytest -q -rs tests

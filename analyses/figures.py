@@ -7,7 +7,7 @@ figures land in figures/<study>/.
     python analyses/figures.py --model Qwen/Qwen2.5-Math-7B --limit 100 --n 8 --max-new-tokens 2048 --device cuda
 
 A study whose figures/<study>/DONE.json records the command it would run now is skipped
-(delete DONE.json to run it again); an interrupted study resumes, since its sampling and
+(--rerun, or deleting its DONE.json, runs it again); an interrupted study resumes, since its sampling and
 training resume. training_dynamics runs only with --with-training (or --only
 training_dynamics). Once it has finished, pass_at_k also evaluates each mode's final
 checkpoint and rare_behaviours compares the entropy-adv one with the base model; before,
@@ -76,6 +76,9 @@ def main() -> None:
     parser.add_argument("--only", action="append", default=[], metavar="STUDY", help=f"run only these (repeatable): {', '.join(STUDIES)}")
     parser.add_argument("--skip", action="append", default=[], metavar="STUDY", help="leave these out (repeatable)")
     parser.add_argument("--with-training", action="store_true", help="run training_dynamics first and compare its checkpoints")
+    parser.add_argument("--rerun", action="store_true",
+                        help="run the chosen studies again even where DONE.json says they are done (their rollouts "
+                             "and training runs still resume)")
     parser.add_argument("--train-steps", type=int, help="training steps of each mode (default: training_dynamics' own)")
     for name in ("model", "tasks", "device"):
         parser.add_argument(flag(name), help="handed on to every study (default: each study's own)")
@@ -99,8 +102,8 @@ def main() -> None:
             print(f"== {name}: skipped, no entropy-adv checkpoint yet (run with --with-training)", flush=True)
             continue
         record = done_record(figures, name)
-        if record is not None and same_flags(record.get("argv"), flags):
-            print(f"== {name}: already done in {record.get('seconds', 0):.0f} s (delete {figures / name / study.DONE_FILE} to rerun)",
+        if not args.rerun and record is not None and same_flags(record.get("argv"), flags):
+            print(f"== {name}: already done in {record.get('seconds', 0):.0f} s (--rerun, or delete {figures / name / study.DONE_FILE}, to run it again)",
                   flush=True)
             continue
         command = [sys.executable, str(ANALYSES / f"{name}.py"), *flags]
