@@ -7,9 +7,9 @@ figures land in figures/<study>/.
     python analyses/figures.py --model Qwen/Qwen2.5-Math-7B --limit 100 --n 8 --max-new-tokens 2048 --device cuda
 
 A study whose figures/<study>/DONE.json records the command it would run now is skipped
-(--rerun, or deleting its DONE.json, runs it again); an interrupted study resumes, since its sampling and
-training resume. training_dynamics runs only with --with-training (or --only
-training_dynamics). Once it has finished, pass_at_k also evaluates each mode's final
+(--rerun, or deleting its DONE.json, runs it again); an interrupted study resumes, since
+its sampling and training resume. training_dynamics runs only with --with-training (or
+--only training_dynamics). Once it has finished, pass_at_k also evaluates each mode's final
 checkpoint and rare_behaviours compares the entropy-adv one with the base model; before,
 pass_at_k evaluates the base model alone and rare_behaviours is skipped.
 """
