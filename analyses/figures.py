@@ -16,7 +16,6 @@ pass_at_k evaluates the base model alone and rare_behaviours is skipped.
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -72,7 +71,7 @@ def study_args(name: str, args, trained: dict | None) -> list[str] | None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = study.new_parser(__doc__, show_defaults=False)  # most defaults are each study's own
     parser.add_argument("--only", action="append", default=[], metavar="STUDY", help=f"run only these (repeatable): {', '.join(STUDIES)}")
     parser.add_argument("--skip", action="append", default=[], metavar="STUDY", help="leave these out (repeatable)")
     parser.add_argument("--with-training", action="store_true", help="run training_dynamics first and compare its checkpoints")
@@ -82,8 +81,10 @@ def main() -> None:
     parser.add_argument("--train-steps", type=int, help="training steps of each mode (default: training_dynamics' own)")
     for name in ("model", "tasks", "device"):
         parser.add_argument(flag(name), help="handed on to every study (default: each study's own)")
-    for name in ("limit", "n", "max_new_tokens", "seed"):
-        parser.add_argument(flag(name), type=int, help="handed on to every study (training_dynamics: --seed only)")
+    parser.add_argument("--seed", type=int, help="handed on to every study (default: each study's own, 0)")
+    for name in SAMPLING:
+        parser.add_argument(flag(name), type=int, help="handed on to every study but training_dynamics "
+                                                       "(default: each study's own)")
     parser.add_argument("--figures-dir", type=Path, help="root of the figures")
     parser.add_argument("--runs-dir", type=Path, help="root of the rollouts and training runs")
     args = parser.parse_args()

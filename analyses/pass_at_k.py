@@ -29,8 +29,7 @@ def checkpoint(text: str) -> tuple[str, str]:
 
 def main() -> None:
     parser = study.new_parser(__doc__)
-    study.add_generation_flags(parser, limit=32, n=8, max_new_tokens=32, batch_size=32,
-                               instruction=study.TRAIN_INSTRUCTION)
+    study.add_generation_flags(parser, limit=32, n=8, max_new_tokens=study.REASONING_TOKENS, batch_size=32)
     parser.add_argument("--checkpoint", type=checkpoint, action="append", default=[], metavar="NAME=PATH",
                         help="an RL checkpoint to evaluate next to the base model (repeatable)")
     parser.add_argument("--base-name", default="base", help="the base model's name in the table and figure")

@@ -20,7 +20,7 @@ import study
 
 def main() -> None:
     parser = study.new_parser(__doc__)
-    study.add_generation_flags(parser, limit=16, n=4, max_new_tokens=64, instruction=study.TRAIN_INSTRUCTION,
+    study.add_generation_flags(parser, limit=16, n=4, max_new_tokens=study.REASONING_TOKENS,
                                model_flags=("--base", "--model"))
     parser.add_argument("--rl", required=True, metavar="CHECKPOINT", help="the RL checkpoint (a model folder or hub id)")
     parser.add_argument("--k", type=int, default=5, help="nearest base sentences per RL sentence")

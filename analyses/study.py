@@ -21,9 +21,9 @@ from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 DONE_FILE = "DONE.json"
-# The instruction the training demo trains with (the Makefile's TRAIN_ARGS and EVAL_ARGS):
-# checkpoints are evaluated with the prompt they were trained on.
-TRAIN_INSTRUCTION = "Answer with the final number only."
+# training_dynamics' response budget, which its checkpoints are evaluated with too (they are
+# trained and evaluated on generate's own step-by-step instruction)
+REASONING_TOKENS = 96
 DEFAULT_MODEL = "smollm2"  # the offline default model
 
 
@@ -31,8 +31,16 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefau
     """The docstring as written (it shows the commands), each flag with its default."""
 
 
-def new_parser(doc: str) -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(description=doc, formatter_class=HelpFormatter)
+class OneLineErrorParser(argparse.ArgumentParser):
+    """Bad flags are one line naming the problem, as in the entropy-lens CLI, not argparse's usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
+def new_parser(doc: str, show_defaults: bool = True) -> argparse.ArgumentParser:
+    return OneLineErrorParser(description=doc, formatter_class=HelpFormatter if show_defaults
+                              else argparse.RawDescriptionHelpFormatter)
 
 
 def add_folder_flags(parser: argparse.ArgumentParser) -> None:
