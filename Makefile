@@ -63,11 +63,12 @@ train-demo: setup
 	@echo "open $(TRAIN_OUT)/dynamics/dynamics.png, $(TRAIN_OUT)/passk/passk.png and $(TRAIN_OUT)/report/report.html"
 
 # The paper's studies, one script each (analyses/README.md), their tables and figures in
-# figures/<study>/; a finished study is skipped, an interrupted one resumes.
-# `$(BIN)/python analyses/figures.py --with-training` trains first and compares the checkpoints.
-# `make figures FIGURES_ARGS=--rerun` regenerates the committed figures from scratch.
+# figures/<study>/: the training comparison first, then the studies of the base model and of
+# its checkpoints. A finished study is skipped, an interrupted one resumes.
+# `make figures FIGURES_ARGS=--rerun` regenerates the committed figures from scratch;
+# `$(BIN)/python analyses/figures.py` alone runs the quick studies of the base model.
 figures: setup
-	$(BIN)/python analyses/figures.py $(FIGURES_ARGS)
+	$(BIN)/python analyses/figures.py --with-training $(FIGURES_ARGS)
 
 test: setup browser
 	$(BIN)/python -m pytest -q -rs tests

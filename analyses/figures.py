@@ -2,7 +2,7 @@
 figures land in figures/<study>/.
 
     python analyses/figures.py                       # the quick studies, about 5 minutes on 2 cores
-    python analyses/figures.py --with-training       # train first (about 45 more minutes), then compare checkpoints
+    python analyses/figures.py --with-training       # train first (about 75 more minutes), then compare checkpoints (make figures)
     python analyses/figures.py --only pivotal_tokens --only pass_at_k
     python analyses/figures.py --model Qwen/Qwen2.5-Math-7B --limit 100 --n 8 --max-new-tokens 2048 --device cuda
 
@@ -54,20 +54,25 @@ def same_flags(recorded: list[str] | None, flags: list[str]) -> bool:
     return recorded is not None and len(recorded) == len(flags) and pairs(recorded) == pairs(flags)
 
 
-def study_args(name: str, args, trained: dict | None) -> list[str] | None:
-    """The flags ``name`` runs with, or None when it cannot run yet (its inputs are missing)."""
+def study_args(name: str, args, trained: dict | None) -> list[str] | str:
+    """The flags ``name`` runs with, or why it cannot run now (its inputs are missing)."""
     if name == "training_dynamics":
         return given(args, SHARED) + ([] if args.train_steps is None else ["--steps", str(args.train_steps)])
     flags = given(args, SHARED + SAMPLING)
+    if name not in ("pass_at_k", "rare_behaviours"):
+        return flags
     # checkpoints of another policy than the one evaluated now are no RL version of it
     same_model = trained is not None and trained.get("model") == (args.model or study.DEFAULT_MODEL)
-    checkpoints = trained.get("checkpoints", {}) if same_model else {}
-    checkpoints = {mode: path for mode, path in checkpoints.items() if Path(path).is_dir()}
+    recorded = {mode: study.from_repo(path) for mode, path in trained.get("checkpoints", {}).items()} if same_model else {}
+    checkpoints = {mode: path for mode, path in recorded.items() if path.is_dir()}
+    if recorded and not checkpoints:
+        # a clone has the committed figures but not runs/: do not replace the comparison with less
+        return "training_dynamics' checkpoints are not in runs/ (git keeps only its figures); --with-training --rerun trains them again"
     if name == "pass_at_k":
-        return flags + [item for mode, path in checkpoints.items() for item in ("--checkpoint", f"{mode}={path}")]
-    if name == "rare_behaviours":
-        return flags + ["--rl", checkpoints["entropy-adv"]] if "entropy-adv" in checkpoints else None
-    return flags
+        return flags + [item for mode, path in checkpoints.items() for item in ("--checkpoint", f"{mode}={study.as_given(path)}")]
+    if "entropy-adv" not in checkpoints:
+        return "no entropy-adv checkpoint yet (run with --with-training)"
+    return flags + ["--rl", study.as_given(checkpoints["entropy-adv"])]
 
 
 def main() -> None:
@@ -99,8 +104,9 @@ def main() -> None:
     timings = []
     for name in chosen:
         flags = study_args(name, args, done_record(figures, "training_dynamics"))
-        if flags is None:
-            print(f"== {name}: skipped, no entropy-adv checkpoint yet (run with --with-training)", flush=True)
+        if isinstance(flags, str):
+            kept = " (its figures are kept)" if done_record(figures, name) else ""
+            print(f"== {name}: skipped{kept}: {flags}", flush=True)
             continue
         record = done_record(figures, name)
         if not args.rerun and record is not None and same_flags(record.get("argv"), flags):

@@ -2,8 +2,8 @@
 keep the model's reach at large k, or only sharpen pass@1?
 
     python analyses/pass_at_k.py                                        # the base model alone, a few minutes on 2 cores
-    python analyses/pass_at_k.py --checkpoint none=runs/training_dynamics/SETUP/none/checkpoints/step-000120 \\
-        --checkpoint entropy-adv=runs/training_dynamics/SETUP/entropy-adv/checkpoints/step-000120
+    python analyses/pass_at_k.py --checkpoint none=runs/training_dynamics/SETUP/none/checkpoints/step-000040 \\
+        --checkpoint entropy-adv=runs/training_dynamics/SETUP/entropy-adv/checkpoints/step-000040
     python analyses/pass_at_k.py --model Qwen/Qwen2.5-Math-7B --checkpoint adv=PATH --tasks champ --limit 270 \\
         --n 32 --max-new-tokens 2048 --batch-size 128 \\
         --instruction "Please reason step by step, and put your final answer within \\boxed{}."
@@ -23,7 +23,7 @@ import study
 def checkpoint(text: str) -> tuple[str, str]:
     name, sep, path = text.partition("=")
     if not (sep and name and path):
-        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=PATH (e.g. entropy-adv=runs/x/checkpoints/step-000120)")
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=PATH (e.g. entropy-adv=runs/x/checkpoints/step-000040)")
     return name, path
 
 

@@ -2,7 +2,7 @@
 everything its base model writes, and whether they carry higher entropy; with the base-vs-RL
 report page (accuracy, entropy, pivotal tokens, reflection, rare sentences, heatmaps).
 
-    python analyses/rare_behaviours.py --rl runs/training_dynamics/SETUP/entropy-adv/checkpoints/step-000120
+    python analyses/rare_behaviours.py --rl runs/training_dynamics/SETUP/entropy-adv/checkpoints/step-000040
     python analyses/rare_behaviours.py --base Qwen/Qwen2.5-Math-7B --rl PATH --tasks champ --limit 100 --n 4 \\
         --max-new-tokens 2048 --batch-size 64 \\
         --instruction "Please reason step by step, and put your final answer within \\boxed{}."

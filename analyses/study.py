@@ -98,7 +98,9 @@ class Study:
         import entropy_lens as el
 
         options = self.generation_options()
-        folder = self.runs.parent / "rollouts" / f"{slug(role or Path(model).name)}-{digest({'model': model, **options})}"
+        # a local folder counts by where it is, however the command line named it
+        where = repo_relative(Path(model)) if Path(model).exists() else model
+        folder = self.runs.parent / "rollouts" / f"{slug(role or Path(model).name)}-{digest({'model': where, **options})}"
         print(f"{self.name}: rollouts of {model} in {folder}", file=sys.stderr, flush=True)
         el.generate(model, out=folder, device=self.args.device, batch_size=self.args.batch_size, **options)
         return folder
@@ -119,6 +121,24 @@ def keep_existing(path: Path, write: Callable[[], Any]) -> None:
         print(f"kept the existing {path} (delete it to write it again)")
     else:
         write()
+
+
+def repo_relative(path: Path) -> str:
+    """``path`` relative to the repository root when it lies inside it, so that a committed
+    DONE.json names no machine's folders; absolute otherwise."""
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def from_repo(text: str) -> Path:
+    """The inverse of :func:`repo_relative`."""
+    return ROOT / text  # an absolute ``text`` stays as it is
+
+
+def as_given(path: Path) -> str:
+    """``path`` as a command line names it: relative to the working directory when inside it."""
+    path = Path(path).resolve()
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
 
 
 def slug(text: str) -> str:

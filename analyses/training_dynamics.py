@@ -99,7 +99,10 @@ def main() -> None:
     last = result.long.sort_values("step").groupby(["run", "metric"]).tail(1)
     shown = last[last["metric"].isin(["reward_mean", "accuracy", "rollout_entropy", "response_length"])]
     print(shown.pivot(index="run", columns="metric", values="value").round(3).to_string())
-    run.finish(model=args.model, checkpoints={name: str(final_checkpoint(path).resolve()) for name, path in runs.items()})
+    # the steps' own seconds, however many times the runs were interrupted and resumed
+    step_seconds = result.long.loc[result.long["metric"] == "step_s", "value"].sum()
+    run.finish(model=args.model, training_seconds=round(float(step_seconds)),
+               checkpoints={name: study.repo_relative(final_checkpoint(path)) for name, path in runs.items()})
 
 
 if __name__ == "__main__":
