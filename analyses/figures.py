@@ -104,11 +104,10 @@ def main() -> None:
     timings = []
     for name in chosen:
         flags = study_args(name, args, done_record(figures, "training_dynamics"))
-        if isinstance(flags, str):
-            kept = " (its figures are kept)" if done_record(figures, name) else ""
-            print(f"== {name}: skipped{kept}: {flags}", flush=True)
-            continue
         record = done_record(figures, name)
+        if isinstance(flags, str):
+            print(f"== {name}: skipped{' (its figures are kept)' if record else ''}: {flags}", flush=True)
+            continue
         if not args.rerun and record is not None and same_flags(record.get("argv"), flags):
             print(f"== {name}: already done in {record.get('seconds', 0):.0f} s (--rerun, or delete {figures / name / study.DONE_FILE}, to run it again)",
                   flush=True)

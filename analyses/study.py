@@ -123,11 +123,15 @@ def keep_existing(path: Path, write: Callable[[], Any]) -> None:
         write()
 
 
+def _relative_if_inside(path: Path, base: Path) -> str:
+    path = Path(path).resolve()
+    return str(path.relative_to(base)) if path.is_relative_to(base) else str(path)
+
+
 def repo_relative(path: Path) -> str:
     """``path`` relative to the repository root when it lies inside it, so that a committed
     DONE.json names no machine's folders; absolute otherwise."""
-    path = Path(path).resolve()
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+    return _relative_if_inside(path, ROOT)
 
 
 def from_repo(text: str) -> Path:
@@ -137,8 +141,7 @@ def from_repo(text: str) -> Path:
 
 def as_given(path: Path) -> str:
     """``path`` as a command line names it: relative to the working directory when inside it."""
-    path = Path(path).resolve()
-    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
+    return _relative_if_inside(path, Path.cwd())
 
 
 def slug(text: str) -> str:

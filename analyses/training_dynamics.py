@@ -3,7 +3,7 @@ entropy-reg, and the 80/20 baseline that trains only the top 20% of tokens by en
 seed, then their reward, entropy, response length, pivotal-token entropy, reflection
 frequency, ... curves side by side.
 
-    python analyses/training_dynamics.py                   # 4 runs of 40 steps: about 65 minutes on 2 cores
+    python analyses/training_dynamics.py                   # 4 runs of 40 steps: about 75 minutes on 2 cores
     python analyses/training_dynamics.py --steps 2 --max-new-tokens 16 --modes none,entropy-adv   # a smoke run
     python analyses/training_dynamics.py --model Qwen/Qwen2.5-Math-1.5B --steps 500 --max-new-tokens 1024 \\
         --prompts-per-step 32 --group-size 8 --batch-size 64 --lr 1e-6 --device cuda

@@ -81,3 +81,17 @@ def test_bad_study_names_are_one_line_and_exit_2(tmp_path, flags, problem):
     assert proc.returncode == 2
     assert problem in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "f").exists() and not (tmp_path / "r").exists()
+
+
+def test_a_clone_without_the_checkpoints_keeps_the_comparison(studies):
+    """runs/ is not in git: a clone's pass_at_k must not replace the committed comparison with
+    the base model alone. Last in this file: it removes the module's training runs."""
+    import shutil
+
+    root, flags, _ = studies
+    before = (root / "figures" / "pass_at_k" / "passk.csv").read_bytes()
+    shutil.rmtree(root / "runs" / "training_dynamics")
+    proc = figures("--only", "pass_at_k", "--only", "rare_behaviours", *flags, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.count("skipped (its figures are kept)") == 2, proc.stdout
+    assert (root / "figures" / "pass_at_k" / "passk.csv").read_bytes() == before
