@@ -109,7 +109,8 @@ def main() -> None:
             print(f"== {name}: skipped{' (its figures are kept)' if record else ''}: {flags}", flush=True)
             continue
         if not args.rerun and record is not None and same_flags(record.get("argv"), flags):
-            print(f"== {name}: already done in {record.get('seconds', 0):.0f} s (--rerun, or delete {figures / name / study.DONE_FILE}, to run it again)",
+            took = f"{record.get('seconds', 0):.0f} s" + (f", {record['training_seconds']} s of training steps" if "training_seconds" in record else "")
+            print(f"== {name}: already done in {took} (--rerun, or delete {figures / name / study.DONE_FILE}, to run it again)",
                   flush=True)
             continue
         command = [sys.executable, str(ANALYSES / f"{name}.py"), *flags]
