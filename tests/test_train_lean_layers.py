@@ -2,12 +2,13 @@
 fewer saved activations, and only the modules they match are changed."""
 
 import copy
+import os
 
 import pytest
 import torch
 
 from conftest import build_tiny_model
-from entropy_lens_trainer.lean_layers import RMSNormLean, SwiGLUDown, use_lean_layers
+from entropy_lens_trainer.lean_layers import RMSNormLean, SwiGLUDown, unrepeated_keys, use_lean_layers
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -69,7 +70,8 @@ def test_the_tiny_model_trains_the_same_with_fewer_saved_activations():
     plain_loss.backward()
     lean_loss.backward()
     for (name, p), q in zip(model.named_parameters(), lean.parameters()):
-        torch.testing.assert_close(q.grad, p.grad, rtol=1e-5, atol=1e-7, msg=name)
+        # float32 rounding of the norms' reordered sums, relative to each gradient's scale
+        torch.testing.assert_close(q.grad, p.grad, rtol=1e-5, atol=1e-6 * float(p.grad.abs().max()), msg=name)
     # per token: 2 of each MLP's 4 intermediate-size tensors and each norm's normalised
     # input are no longer kept
     tokens, inter, hidden = ids.numel(), model.config.intermediate_size, model.config.hidden_size
@@ -84,3 +86,32 @@ def test_other_blocks_are_left_alone():
     assert use_lean_layers(model)["mlp"] == 0
     model = build_tiny_model(vocab_size=64, seed=3)
     assert use_lean_layers(model)["mlp"] == 2 and use_lean_layers(model) == {"mlp": 0, "rmsnorm": 0}  # once only
+
+
+def test_grouped_keys_are_kept_once_for_the_backward_pass_with_the_same_values():
+    model = build_tiny_model(vocab_size=64, seed=3)  # 4 query heads, 2 key/value heads
+    ids = torch.randint(64, (3, 9), generator=torch.Generator().manual_seed(2))
+    attention = torch.ones_like(ids)
+    attention[0, :4] = 0  # left padding: transformers then copies each key/value head per query head
+    kv_shapes = []
+
+    def run():
+        def pack(t):
+            if t.dim() == 4 and t.shape[2] == ids.shape[1] and t.shape[3] == 8:  # (B, heads, positions, head_dim)
+                kv_shapes.append(t.shape[1])
+            return t
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            logits = model(input_ids=ids, attention_mask=attention).logits
+        loss = logits.log_softmax(-1).mean()
+        return logits, torch.autograd.grad(loss, list(model.parameters()))
+
+    plain_logits, plain_grads = run()
+    plain_shapes, kv_shapes[:] = list(kv_shapes), []
+    before = dict(os.environ)
+    with unrepeated_keys("cpu"):
+        lean_logits, lean_grads = run()
+    assert dict(os.environ) == before  # the switch is only on within the block
+    assert 2 in kv_shapes and 2 not in plain_shapes  # the keys and values kept: 2 heads, not 4
+    assert torch.equal(plain_logits, lean_logits)
+    for plain, lean in zip(plain_grads, lean_grads):
+        torch.testing.assert_close(lean, plain, rtol=1e-5, atol=1e-6 * float(plain.abs().max()))

@@ -18,10 +18,18 @@ RMS) and recomputes the rest. Together the two save about a quarter of a layer's
 
 ``use_lean_layers(model)`` swaps in both where a module's own forward gives exactly the
 same values on a test input, and leaves every other module as it is.
+
+Grouped-query attention (``unrepeated_keys``). With an attention mask (left-padded
+prompts), transformers copies each key/value head once per query head it serves before
+calling SDPA, and SDPA keeps those copies for the backward pass: for SmolLM2 (9 query
+heads, 3 key/value heads) three times the keys and values. On the CPU, torch's SDPA reads
+the grouped heads as they are, with the same kernel and the same values.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import types
 
 import torch
@@ -40,15 +48,14 @@ class SwiGLUDown(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         gate, up, weight = ctx.saved_tensors
-        sigmoid = torch.sigmoid(gate)
-        silu = gate * sigmoid
+        silu = F.silu(gate)
         grad_product = grad_out @ weight                       # (..., intermediate)
         flat_grad = grad_out.reshape(-1, grad_out.shape[-1])
         grad_weight = flat_grad.T @ (silu * up).reshape(-1, up.shape[-1])
         grad_bias = flat_grad.sum(dim=0) if ctx.has_bias else None
         grad_up = grad_product * silu
-        # d silu / d gate = sigmoid * (1 + gate * (1 - sigmoid)), as torch's silu_backward
-        grad_gate = grad_product * up * (sigmoid * (1 + gate * (1 - sigmoid)))
+        # SiLU's own backward kernel, as autograd runs it: one pass over these large tensors, not six
+        grad_gate = torch.ops.aten.silu_backward(grad_product * up, gate)
         return grad_gate, grad_up, grad_weight, grad_bias
 
 
@@ -130,3 +137,26 @@ def use_lean_layers(model) -> dict[str, int]:
     of each were swapped. Weights, state dict and saved checkpoints are unchanged."""
     return {"mlp": _swap_forwards(model, _is_silu_gated_mlp, _lean_mlp_forward, lambda m: m.gate_proj.in_features),
             "rmsnorm": _swap_forwards(model, _is_llama_rmsnorm, _lean_norm_forward, lambda m: m.weight.shape[0])}
+
+
+_FORCE_GQA = "TRANSFORMERS_SDPA_FORCE_GQA"
+
+
+@contextlib.contextmanager
+def unrepeated_keys(device):
+    """Within this block, a forward pass on the CPU hands SDPA the grouped key/value heads
+    as they are (transformers' ``TRANSFORMERS_SDPA_FORCE_GQA`` switch, read on every call).
+    Elsewhere nothing changes: CUDA's fast kernels take no mask with grouped heads."""
+    if torch.device(device).type != "cpu":
+        yield
+        return
+    before = os.environ.get(_FORCE_GQA)
+    os.environ[_FORCE_GQA] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[_FORCE_GQA]
+        else:
+            os.environ[_FORCE_GQA] = before
+

@@ -23,6 +23,8 @@ from entropy_lens.measure.prompts import prompt_token_ids
 from entropy_lens.measure.sampling import stream_seed
 from entropy_lens.tasks.load import Problem
 
+from .lean_layers import unrepeated_keys
+
 
 @dataclass
 class Rollouts:
@@ -160,11 +162,12 @@ def response_hidden(model, tensors: dict[str, torch.Tensor], prompt_width: int) 
     applies the LM head to these a chunk at a time; ``response_logits`` all at once."""
     ids, attention, positions = tensors["input_ids"], tensors["attention_mask"], tensors["position_ids"]
     decoder = model.get_decoder()
-    shared = distinct_prefixes(ids, attention, prompt_width - 1)
-    cache = None if shared is None else prefix_cache(model, ids, attention, positions, prompt_width - 1, *shared)
-    if cache is not None:
-        tail = slice(prompt_width - 1, ids.shape[1] - 1)
-        return decoder(input_ids=ids[:, tail], attention_mask=attention[:, :-1], position_ids=positions[:, tail],
-                       use_cache=True, **{cache_keyword(decoder): cache}).last_hidden_state
-    out = decoder(input_ids=ids, attention_mask=attention, position_ids=positions, use_cache=False)
+    with unrepeated_keys(ids.device):  # grouped key/value heads are kept for the backward pass once, not per query head
+        shared = distinct_prefixes(ids, attention, prompt_width - 1)
+        cache = None if shared is None else prefix_cache(model, ids, attention, positions, prompt_width - 1, *shared)
+        if cache is not None:
+            tail = slice(prompt_width - 1, ids.shape[1] - 1)
+            return decoder(input_ids=ids[:, tail], attention_mask=attention[:, :-1], position_ids=positions[:, tail],
+                           use_cache=True, **{cache_keyword(decoder): cache}).last_hidden_state
+        out = decoder(input_ids=ids, attention_mask=attention, position_ids=positions, use_cache=False)
     return out.last_hidden_state[:, prompt_width - 1:-1]

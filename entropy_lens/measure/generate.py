@@ -45,6 +45,7 @@ def sample_batch(loaded: LoadedModel, prompts: list[list[int]], seeds: list[int]
     import torch
     from transformers import GenerationConfig, LogitsProcessorList
 
+    from entropy_lens.measure.kv_cache import reserved_cache
     from entropy_lens.measure.prefix import (cache_keyword, distinct_prefixes, left_pad, left_padded_positions,
                                              prefix_cache)
     from entropy_lens.measure.sampling import RecordingSampler
@@ -68,6 +69,7 @@ def sample_batch(loaded: LoadedModel, prompts: list[list[int]], seeds: list[int]
         shared = distinct_prefixes(input_ids, attention, width - 1)
         cache = None if shared is None else prefix_cache(loaded.model, input_ids, attention,
                                                          left_padded_positions(attention), width - 1, *shared)
+        cache = reserved_cache(loaded.model, width + cfg.max_new_tokens, cache)  # no copy of the cache per token
         extra = {} if cache is None else {cache_keyword(loaded.model): cache}
         sequences = loaded.model.generate(
             input_ids=input_ids, attention_mask=attention,
