@@ -8,20 +8,25 @@ import pytest
 import torch
 
 from conftest import build_tiny_model
-from entropy_lens_trainer.lean_layers import RMSNormLean, SwiGLUDown, unrepeated_keys, use_lean_layers
+from entropy_lens_trainer.lean_layers import (RMSNormLean, SwiGLU, pack_norm_output, recomputed_norm_outputs,
+                                             unpack_norm_output, unrepeated_keys, use_lean_layers)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _saved_bytes(fn):
-    """Bytes autograd keeps for the backward pass while ``fn()`` runs (each tensor once)."""
+def _saved_bytes(fn, pack_first=lambda t: t, unpack=lambda t: t):
+    """Bytes autograd keeps for the backward pass while ``fn()`` runs (each storage once: a
+    tensor and its views are one), with ``pack_first`` / ``unpack`` as its saved-tensor hooks
+    (only what they keep as tensors counted)."""
     seen = {}
 
     def pack(t):
-        seen[(t.data_ptr(), t.shape, t.stride())] = t.numel() * t.element_size()
-        return t
+        kept = pack_first(t)
+        if isinstance(kept, torch.Tensor):
+            seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return kept
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
         out = fn()
     return out, sum(seen.values())
 
@@ -29,12 +34,16 @@ def _saved_bytes(fn):
 @pytest.mark.parametrize("bias", [False, True])
 def test_values_and_gradients_equal_autograd_in_float64(bias):
     gen = torch.Generator().manual_seed(0)
-    gate = torch.randn(3, 5, 12, dtype=torch.float64, generator=gen, requires_grad=True)
-    up = torch.randn(3, 5, 12, dtype=torch.float64, generator=gen, requires_grad=True)
-    weight = torch.randn(7, 12, dtype=torch.float64, generator=gen, requires_grad=True)
-    b = torch.randn(7, dtype=torch.float64, generator=gen, requires_grad=True) if bias else None
-    inputs = (gate, up, weight) + ((b,) if bias else ())
-    assert torch.autograd.gradcheck(lambda *xs: SwiGLUDown.apply(*xs[:3], xs[3] if bias else None), inputs)
+
+    def rand(*shape):
+        return torch.randn(*shape, dtype=torch.float64, generator=gen, requires_grad=True)
+    x, gate_weight, up_weight, down_weight = rand(3, 5, 6), rand(12, 6), rand(12, 6), rand(7, 12)
+    biases = (rand(12), rand(12), rand(7)) if bias else ()
+
+    def block(x, gate_weight, up_weight, down_weight, *biases):
+        gate_bias, up_bias, down_bias = biases if bias else (None, None, None)
+        return SwiGLU.apply(x, gate_weight, gate_bias, up_weight, up_bias, down_weight, down_bias)
+    assert torch.autograd.gradcheck(block, (x, gate_weight, up_weight, down_weight) + biases)
 
 
 def test_rmsnorm_values_and_gradients_equal_float64_autograd():
@@ -72,11 +81,11 @@ def test_the_tiny_model_trains_the_same_with_fewer_saved_activations():
     for (name, p), q in zip(model.named_parameters(), lean.parameters()):
         # float32 rounding of the norms' reordered sums, relative to each gradient's scale
         torch.testing.assert_close(q.grad, p.grad, rtol=1e-5, atol=1e-6 * float(p.grad.abs().max()), msg=name)
-    # per token: 2 of each MLP's 4 intermediate-size tensors and each norm's normalised
-    # input are no longer kept
+    # per token: none of each MLP's 4 intermediate-size tensors and no norm's normalised
+    # input is kept any more
     tokens, inter, hidden = ids.numel(), model.config.intermediate_size, model.config.hidden_size
     norms = 2 * layers + 1
-    assert plain_saved - lean_saved == 4 * tokens * (2 * layers * inter + norms * hidden)
+    assert plain_saved - lean_saved == 4 * tokens * (4 * layers * inter + norms * hidden)
 
 
 def test_other_blocks_are_left_alone():
@@ -115,3 +124,23 @@ def test_grouped_keys_are_kept_once_for_the_backward_pass_with_the_same_values()
     assert torch.equal(plain_logits, lean_logits)
     for plain, lean in zip(plain_grads, lean_grads):
         torch.testing.assert_close(lean, plain, rtol=1e-5, atol=1e-6 * float(plain.abs().max()))
+
+
+def test_norm_outputs_are_recomputed_for_the_backward_pass_bit_for_bit():
+    model = build_tiny_model(vocab_size=64, seed=3)
+    use_lean_layers(model)
+    ids = torch.randint(64, (4, 17), generator=torch.Generator().manual_seed(1))
+
+    def run(*hooks):
+        loss, saved = _saved_bytes(lambda: model(input_ids=ids).logits.log_softmax(-1).mean(), *hooks)
+        return saved, torch.autograd.grad(loss, list(model.parameters()))
+
+    kept_saved, kept_grads = run()
+    lean_saved, lean_grads = run(pack_norm_output, unpack_norm_output)  # the hooks of recomputed_norm_outputs
+    with recomputed_norm_outputs():  # and through the context manager itself
+        hooked_grads = torch.autograd.grad(model(input_ids=ids).logits.log_softmax(-1).mean(), list(model.parameters()))
+    for kept, lean, hooked in zip(kept_grads, lean_grads, hooked_grads):
+        assert torch.equal(kept, lean) and torch.equal(kept, hooked)
+    # every norm's output (two per layer and the final one, read by the LM head) is no longer kept
+    norms = 2 * model.config.num_hidden_layers + 1
+    assert kept_saved - lean_saved == 4 * ids.numel() * norms * model.config.hidden_size

@@ -679,3 +679,28 @@ def test_top_entropy_quantile_trains_on_that_share_of_tokens(tiny_model_dir, tmp
 def test_top_entropy_quantile_out_of_range_is_refused(q):
     with pytest.raises(UserError, match="--top-entropy-quantile must be in"):
         TrainConfig(top_entropy_quantile=q).validate()
+
+
+def test_adam_state_allocated_up_front_updates_exactly_as_the_lazy_one():
+    from entropy_lens_trainer.loop import allocate_adam_state
+
+    torch.manual_seed(0)
+    weights = [torch.randn(5, 3), torch.randn(7)]
+    runs = []
+    for up_front in (False, True):
+        params = [torch.nn.Parameter(w.clone()) for w in weights]
+        optimizer = torch.optim.AdamW(params, lr=1e-2, weight_decay=0.01, fused=True)
+        if up_front:
+            allocate_adam_state(optimizer)
+            assert all(len(optimizer.state[p]) == 3 for p in params)
+        for step in range(3):
+            for k, p in enumerate(params):
+                p.grad = torch.sin(torch.arange(p.numel(), dtype=torch.float32) * (step + k + 1)).view_as(p)
+            optimizer.step()
+        runs.append((params, optimizer.state_dict()))
+    (lazy, lazy_state), (early, early_state) = runs
+    for a, b in zip(lazy, early):
+        assert torch.equal(a, b)
+    for key in lazy_state["state"]:
+        for name, value in lazy_state["state"][key].items():
+            assert torch.equal(value, early_state["state"][key][name]) and value.dtype == early_state["state"][key][name].dtype

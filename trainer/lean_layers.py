@@ -6,15 +6,20 @@ Gated MLP blocks (``down(silu(gate(x)) * up(x))``).
 Autograd keeps four ``intermediate_size`` tensors per token and layer for such a block: the
 gate (for SiLU's derivative), SiLU's output and the up projection (for the product), and
 the product (the down projection's input). That is most of a decoder layer's activation
-memory, since the intermediate size is ~3x the hidden size. ``SwiGLUDown`` keeps only the
-gate and the up projection and recomputes the other two, element-wise, in the backward
-pass (the idea of fused SwiGLU kernels such as Liger-Kernel's, without a custom kernel).
-The forward pass runs the same operations in the same order, so its values are bit for bit
-those of the model's own block, and the gradients are the same formulas.
+memory, since the intermediate size is ~3x the hidden size. ``SwiGLU`` keeps only the
+block's input (which ``recomputed_norm_outputs`` turns into nothing new) and recomputes the
+rest in the backward pass: the gate and up projections with two more products (a third more
+work for the block's backward pass), SiLU and the product element-wise (the idea of fused
+SwiGLU kernels such as Liger-Kernel's, without a custom kernel). The forward pass runs the
+same operations in the same order, so its values are bit for bit those of the model's own
+block, and the gradients are the same formulas. Without gradients (sampling) the block runs
+its own layers.
 
 RMSNorms (``weight * (x * rsqrt(mean(x^2) + eps))``). Autograd keeps the input and the
 normalised input; ``RMSNormLean`` keeps the input and one number per token (the inverse
 RMS) and recomputes the rest. Together the two save about a quarter of a layer's activations.
+The projections after each norm keep its output too; within ``recomputed_norm_outputs``
+they keep nothing more, and the output is recomputed from what the norm keeps.
 
 ``use_lean_layers(model)`` swaps in both where a module's own forward gives exactly the
 same values on a test input, and leaves every other module as it is.
@@ -36,31 +41,42 @@ import torch
 import torch.nn.functional as F
 
 
-class SwiGLUDown(torch.autograd.Function):
-    """``F.linear(silu(gate) * up, weight, bias)``, saving ``gate`` and ``up`` only."""
+class SwiGLU(torch.autograd.Function):
+    """``F.linear(silu(x @ gate_weight.T + gate_bias) * (x @ up_weight.T + up_bias), down_weight,
+    down_bias)``, saving only ``x`` (which the layer before keeps anyway): the gate and up
+    projections are recomputed in the backward pass."""
 
     @staticmethod
-    def forward(ctx, gate, up, weight, bias):
-        ctx.save_for_backward(gate, up, weight)
-        ctx.has_bias = bias is not None
-        return F.linear(F.silu(gate) * up, weight, bias)
+    def forward(ctx, x, gate_weight, gate_bias, up_weight, up_bias, down_weight, down_bias):
+        ctx.save_for_backward(x, gate_weight, gate_bias, up_weight, up_bias, down_weight)
+        ctx.has_down_bias = down_bias is not None
+        gate, up = F.linear(x, gate_weight, gate_bias), F.linear(x, up_weight, up_bias)
+        return F.linear(F.silu(gate) * up, down_weight, down_bias)
 
     @staticmethod
     def backward(ctx, grad_out):
-        gate, up, weight = ctx.saved_tensors
+        x, gate_weight, gate_bias, up_weight, up_bias, down_weight = ctx.saved_tensors
+        # the same products as the forward pass: the same values
+        gate, up = F.linear(x, gate_weight, gate_bias), F.linear(x, up_weight, up_bias)
         silu = F.silu(gate)
-        grad_product = grad_out @ weight                       # (..., intermediate)
+        grad_product = grad_out @ down_weight                  # (..., intermediate)
         flat_grad = grad_out.reshape(-1, grad_out.shape[-1])
-        grad_weight = flat_grad.T @ (silu * up).reshape(-1, up.shape[-1])
-        grad_bias = flat_grad.sum(dim=0) if ctx.has_bias else None
+        grad_down_weight = flat_grad.T @ (silu * up).reshape(-1, up.shape[-1])
+        grad_down_bias = flat_grad.sum(dim=0) if ctx.has_down_bias else None
         grad_up = grad_product * silu
         # SiLU's own backward kernel, as autograd runs it: one pass over these large tensors, not six
         grad_gate = torch.ops.aten.silu_backward(grad_product * up, gate)
-        return grad_gate, grad_up, grad_weight, grad_bias
+        flat_x, flat_gate, flat_up = (t.reshape(-1, t.shape[-1]) for t in (x, grad_gate, grad_up))
+        grad_x = grad_gate @ gate_weight + grad_up @ up_weight
+        return (grad_x, flat_gate.T @ flat_x, flat_gate.sum(dim=0) if gate_bias is not None else None,
+                flat_up.T @ flat_x, flat_up.sum(dim=0) if up_bias is not None else None, grad_down_weight, grad_down_bias)
 
 
 def _lean_mlp_forward(self, x):
-    return SwiGLUDown.apply(self.gate_proj(x), self.up_proj(x), self.down_proj.weight, self.down_proj.bias)
+    if not torch.is_grad_enabled():  # nothing is kept for a backward pass: the block's own layers, as they are
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+    return SwiGLU.apply(x, self.gate_proj.weight, self.gate_proj.bias, self.up_proj.weight, self.up_proj.bias,
+                        self.down_proj.weight, self.down_proj.bias)
 
 
 def _is_silu_gated_mlp(module) -> bool:
@@ -91,9 +107,11 @@ def _swap_forwards(model, matches, lean_forward, width) -> int:
 def _same_as_own_forward(module, lean_forward, width: int) -> bool:
     weight = next(module.parameters())
     x = torch.randn(2, 3, width, device=weight.device, generator=torch.Generator(device=weight.device).manual_seed(0))
-    x = (x * 3).to(weight.dtype)
+    x = (x * 3).to(weight.dtype).requires_grad_()
+    with torch.enable_grad():  # the path a training pass takes
+        lean = lean_forward(module, x).detach()
     with torch.no_grad():
-        return torch.equal(module(x), lean_forward(module, x))
+        return torch.equal(module(x), lean)
 
 
 # ------------------------------------------------------------------------------ RMSNorm
@@ -108,7 +126,10 @@ class RMSNormLean(torch.autograd.Function):
         x32 = x.to(torch.float32)
         inverse_rms = torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)
         ctx.save_for_backward(x, weight, inverse_rms)
-        return weight * (x32 * inverse_rms).to(x.dtype)
+        out = _normed(x, weight, inverse_rms)
+        if any(ctx.needs_input_grad):
+            out._lean_recompute = (x, weight, inverse_rms)  # for recomputed_norm_outputs
+        return out
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -119,6 +140,37 @@ class RMSNormLean(torch.autograd.Function):
         # d/dx of x * r(x), r = (mean(x^2) + eps)^-1/2: r * (g - normed * mean(g * normed))
         grad_x = inverse_rms * (grad_normed - normed * (grad_normed * normed).mean(-1, keepdim=True))
         return grad_x.to(x.dtype), grad_weight, None
+
+
+def _normed(x, weight, inverse_rms):
+    return weight * (x.to(torch.float32) * inverse_rms).to(x.dtype)
+
+
+@contextlib.contextmanager
+def recomputed_norm_outputs():
+    """Within this block, a layer that keeps a lean RMSNorm's output (or a view of it) for
+    its backward pass, as the projections after every norm do, keeps the norm's own saved
+    input and inverse RMS instead and recomputes the output, bit for bit, when its backward
+    pass runs: one ``hidden_size`` tensor per norm and token fewer (autograd's saved-tensor
+    hooks)."""
+    with torch.autograd.graph.saved_tensors_hooks(pack_norm_output, unpack_norm_output):
+        yield
+
+
+def pack_norm_output(t: torch.Tensor):
+    """What is kept of a tensor saved for the backward pass: a lean norm's output as its recipe."""
+    base = t if t._base is None else t._base
+    recipe = getattr(base, "_lean_recompute", None)
+    if recipe is None or not base.is_contiguous() or base.storage_offset() != 0:
+        return t  # not a fresh norm output: kept as it is
+    return recipe, t.shape, t.stride(), t.storage_offset()
+
+
+def unpack_norm_output(saved) -> torch.Tensor:
+    if isinstance(saved, torch.Tensor):
+        return saved
+    (x, weight, inverse_rms), shape, stride, offset = saved
+    return _normed(x, weight, inverse_rms).as_strided(shape, stride, offset)
 
 
 def _lean_norm_forward(self, hidden_states):
@@ -160,3 +212,12 @@ def unrepeated_keys(device):
         else:
             os.environ[_FORCE_GQA] = before
 
+
+
+@contextlib.contextmanager
+def fewer_saved_activations(device):
+    """A training forward pass keeps less for its backward pass, with the same values and
+    gradients: grouped key/value heads once (``unrepeated_keys``) and no RMSNorm outputs
+    (``recomputed_norm_outputs``)."""
+    with unrepeated_keys(device), recomputed_norm_outputs():
+        yield

@@ -359,7 +359,7 @@ def _train(cfg: TrainConfig, run_dir: Path, resume, reward_fn: RewardFn, verbose
     loaded = load_model(str(last) if last else cfg.model, device=device, dtype=cfg.dtype,
                         trust_remote_code=cfg.trust_remote_code)
     loaded.model.eval()  # no dropout, ever: the sampler and the training pass see one policy
-    lean_layers.use_lean_layers(loaded.model)  # the same values, about a quarter fewer activations kept for the backward pass
+    lean_layers.use_lean_layers(loaded.model)  # the same values, fewer activations kept for the backward pass
     optimizer = _adamw(loaded.model.parameters(), cfg.lr, cfg.weight_decay, loaded.device)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup(cfg.warmup_steps))
     t = Trainer(cfg, loaded, optimizer, scheduler, problems, reward_fn, group=group)
@@ -404,7 +404,23 @@ def _train(cfg: TrainConfig, run_dir: Path, resume, reward_fn: RewardFn, verbose
 def _adamw(parameters, lr: float, weight_decay: float, device) -> torch.optim.AdamW:
     # the fused kernel (one pass over each tensor instead of a dozen) where torch has one
     fused = torch.device(device).type in ("cpu", "cuda")
-    return torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay, fused=fused or None)
+    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay, fused=fused or None)
+    if fused:
+        allocate_adam_state(optimizer)
+    return optimizer
+
+
+def allocate_adam_state(optimizer: torch.optim.AdamW) -> None:
+    """The state the fused AdamW creates at its first update (a zero step count and zero
+    moments per parameter), created now: a machine without the memory for it fails at the
+    start, not after a step, and the first steps' working memory is laid out around it, not
+    around the holes it would later fill (on a CPU, pages faulted in again at step 2)."""
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            if p.requires_grad and not optimizer.state[p]:
+                optimizer.state[p].update(step=torch.zeros((), dtype=torch.float32, device=p.device),
+                                          exp_avg=torch.zeros_like(p, memory_format=torch.preserve_format),
+                                          exp_avg_sq=torch.zeros_like(p, memory_format=torch.preserve_format))
 
 
 def _warmup(steps: int):

@@ -1,0 +1,44 @@
+"""trainer/packed_weights.py: sampling's linear layers multiply through oneDNN with packed
+copies of the current weights, with float32 products equal to torch's own up to rounding,
+and every module is itself again after the block."""
+
+import pytest
+import torch
+
+from conftest import build_tiny_model
+from entropy_lens_trainer.packed_weights import packed_linears
+
+pytestmark = pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="torch built without oneDNN")
+
+
+def test_packed_layers_give_torchs_products_and_are_restored_after_the_block():
+    model = build_tiny_model(vocab_size=64, seed=3)
+    ids = torch.randint(64, (3, 11), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        own = model(input_ids=ids).logits
+        with packed_linears(model):
+            assert all("forward" in vars(m) for m in model.modules() if type(m) is torch.nn.Linear)
+            packed = model(input_ids=ids).logits
+        again = model(input_ids=ids).logits
+    assert not any("forward" in vars(m) for m in model.modules() if type(m) is torch.nn.Linear)
+    torch.testing.assert_close(packed, own, rtol=1e-5, atol=1e-5)
+    assert torch.equal(again, own)
+
+
+def test_the_copies_follow_the_weights_of_the_moment_and_an_error_restores_the_modules():
+    layer = torch.nn.Linear(8, 5)
+    x = torch.randn(2, 4, 8)
+    with torch.no_grad():
+        layer.weight.mul_(2)  # an update before the block: the copy is taken at its start
+        with packed_linears(layer):
+            torch.testing.assert_close(layer(x), torch.nn.functional.linear(x, layer.weight, layer.bias))
+        with pytest.raises(RuntimeError, match="stop"):
+            with packed_linears(layer):
+                raise RuntimeError("stop")
+    assert "forward" not in vars(layer)
+
+
+def test_other_dtypes_are_left_as_they_are():
+    layer = torch.nn.Linear(8, 5).to(torch.float64)
+    with packed_linears(layer):
+        assert "forward" not in vars(layer)
