@@ -137,7 +137,7 @@ class FusedHeadLoss(torch.autograd.Function):
         logprob = torch.empty(n, dtype=torch.float32, device=hidden.device)
         entropy = torch.empty_like(logprob)
         grad_hidden = torch.zeros_like(hidden)
-        grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device)
+        grad_weight = None  # the first chunk's product, then each later chunk's added to it
         total = torch.zeros((), dtype=torch.float32, device=hidden.device)
         inv_t = 1.0 / temperature
         step = _rows(weight.shape[0])
@@ -153,7 +153,12 @@ class FusedHeadLoss(torch.autograd.Function):
             log_p = torch.log_softmax(z.float() * inv_t if inv_t != 1.0 else z.float(), dim=-1)
             g = losses.logits_gradient(log_p, token_ids[rows], entropy[rows], g_lp, g_h, inv_t).to(weight.dtype)
             grad_hidden[rows] = g @ weight
-            grad_weight.addmm_(g.t().float(), h.float())
+            if grad_weight is None:
+                grad_weight = g.t().float() @ h.float()
+            else:
+                grad_weight.addmm_(g.t().float(), h.float())
+        if grad_weight is None:  # no chunk's loss depended on the head
+            grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device)
         ctx.save_for_backward(grad_hidden, grad_weight.to(weight.dtype))
         del grad_weight  # a float32 weight's gradient is the saved tensor itself; another dtype's copy goes
         ctx.mark_non_differentiable(logprob, entropy)

@@ -63,15 +63,18 @@ def logits_gradient(log_p: torch.Tensor, token_ids: torch.Tensor, entropy: torch
     """Gradient with respect to rows of logits ``z`` (float32, ``(rows, V)``) of
     ``sum(grad_logprob * logp(y)) + sum(grad_entropy * H)``, given ``log_p = log_softmax(z / tau)``."""
     p = log_p.exp()
-    g = torch.zeros_like(p)
+    g = None  # built in place, term by term: each pass over these (rows, V) tensors counts
     if grad_logprob is not None:
-        g.sub_(p * grad_logprob[:, None])
+        g = p * (-grad_logprob[:, None])
         g.scatter_add_(1, token_ids[:, None], grad_logprob[:, None])
     if grad_entropy is not None:
         # p * log p is 0 where p is 0 (a -inf logit), not 0 * -inf
         p_log_p = torch.where(p > 0, p * log_p, torch.zeros_like(p))
-        g.sub_((p_log_p + p * entropy[:, None]) * grad_entropy[:, None])
-    return g.mul_(inv_t)
+        term = (p_log_p + p * entropy[:, None]) * (-grad_entropy[:, None])
+        g = term if g is None else g.add_(term)
+    if g is None:
+        return torch.zeros_like(p)
+    return g if inv_t == 1.0 else g.mul_(inv_t)
 
 
 def logprob_and_entropy(logits: torch.Tensor, token_ids: torch.Tensor,
