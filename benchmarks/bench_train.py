@@ -9,10 +9,13 @@ eps 0.2 / 0.28), one AdamW step (lr 1e-6, weight decay 0.01, grad clip 1.0) per 
 batch, no KL term, float32 on the CPU, no gradient checkpointing. TRL: per_device_train_batch_size=16,
 num_generations=4, steps_per_generation=1. The bundled trainer additionally computes the
 exact full-vocabulary entropy of every token (sampling and training passes) and, with
-``--shaping entropy-adv`` (the default), shapes the advantage with it. The bundled trainer
-also keeps freed memory in its process between a step's phases (``trainer/allocator.py``);
-``--trl-keep-freed-memory`` gives TRL's process the same malloc setting, to see what that
-alone is worth.
+``--shaping entropy-adv`` (the default), shapes the advantage with it. Both sides update in
+one micro-batch of all 16 responses. What the bundled trainer does differently is its own
+implementation, not a different task: it runs a group's shared prompt once, samples with
+oneDNN products and reserved key/value buffers, keeps fewer activations for the backward
+pass (recomputing, with the same values), and keeps freed memory in its process between a
+step's phases (``trainer/allocator.py``); ``--trl-keep-freed-memory`` gives TRL's process the
+same malloc setting, to see what that alone is worth.
 
 Each side runs in its own subprocess (so its peak RSS, ``ru_maxrss``, is its own), and the
 sides alternate, ours then TRL, ``--rounds`` times, so that a change of load on a shared
