@@ -2,7 +2,6 @@
 fewer saved activations, and only the modules they match are changed."""
 
 import copy
-import os
 
 import pytest
 import torch
@@ -116,10 +115,12 @@ def test_grouped_keys_are_kept_once_for_the_backward_pass_with_the_same_values()
 
     plain_logits, plain_grads = run()
     plain_shapes, kv_shapes[:] = list(kv_shapes), []
-    before = dict(os.environ)
+    from transformers.integrations import sdpa_attention
+
+    own = sdpa_attention.use_gqa_in_sdpa
     with unrepeated_keys("cpu"):
         lean_logits, lean_grads = run()
-    assert dict(os.environ) == before  # the switch is only on within the block
+    assert sdpa_attention.use_gqa_in_sdpa is own  # the switch is only on within the block
     assert 2 in kv_shapes and 2 not in plain_shapes  # the keys and values kept: 2 heads, not 4
     assert torch.equal(plain_logits, lean_logits)
     for plain, lean in zip(plain_grads, lean_grads):

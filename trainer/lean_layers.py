@@ -34,7 +34,6 @@ the grouped heads as they are, with the same kernel and the same values.
 from __future__ import annotations
 
 import contextlib
-import os
 import types
 
 import torch
@@ -191,27 +190,27 @@ def use_lean_layers(model) -> dict[str, int]:
             "rmsnorm": _swap_forwards(model, _is_llama_rmsnorm, _lean_norm_forward, lambda m: m.weight.shape[0])}
 
 
-_FORCE_GQA = "TRANSFORMERS_SDPA_FORCE_GQA"
-
-
 @contextlib.contextmanager
 def unrepeated_keys(device):
     """Within this block, a forward pass on the CPU hands SDPA the grouped key/value heads
-    as they are (transformers' ``TRANSFORMERS_SDPA_FORCE_GQA`` switch, read on every call).
-    Elsewhere nothing changes: CUDA's fast kernels take no mask with grouped heads."""
-    if torch.device(device).type != "cpu":
+    as they are: transformers' own test for that (``use_gqa_in_sdpa``, which says yes only
+    without a mask, for CUDA's sake) answers yes. The switch is the module's function, not
+    the ``TRANSFORMERS_SDPA_FORCE_GQA`` environment variable: changing the environment while
+    other threads read it is unsafe. Elsewhere, or where transformers has no such test,
+    nothing changes."""
+    try:
+        from transformers.integrations import sdpa_attention
+    except ImportError:
+        sdpa_attention = None
+    own = getattr(sdpa_attention, "use_gqa_in_sdpa", None)
+    if torch.device(device).type != "cpu" or own is None:
         yield
         return
-    before = os.environ.get(_FORCE_GQA)
-    os.environ[_FORCE_GQA] = "1"
+    sdpa_attention.use_gqa_in_sdpa = lambda attention_mask, key, value, *args, **kwargs: True
     try:
         yield
     finally:
-        if before is None:
-            del os.environ[_FORCE_GQA]
-        else:
-            os.environ[_FORCE_GQA] = before
-
+        sdpa_attention.use_gqa_in_sdpa = own
 
 
 @contextlib.contextmanager
