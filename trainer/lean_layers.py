@@ -126,8 +126,7 @@ class RMSNormLean(torch.autograd.Function):
         inverse_rms = torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)
         ctx.save_for_backward(x, weight, inverse_rms)
         out = _normed(x, weight, inverse_rms)
-        if any(ctx.needs_input_grad):
-            out._lean_recompute = (x, weight, inverse_rms)  # for recomputed_norm_outputs
+        out._lean_recompute = (x, weight, inverse_rms)  # for recomputed_norm_outputs
         return out
 
     @staticmethod
@@ -173,6 +172,8 @@ def unpack_norm_output(saved) -> torch.Tensor:
 
 
 def _lean_norm_forward(self, hidden_states):
+    if not torch.is_grad_enabled():  # nothing is kept for a backward pass: the norm's own forward, as it is
+        return type(self).forward(self, hidden_states)
     return RMSNormLean.apply(hidden_states, self.weight, self.variance_epsilon)
 
 
