@@ -24,7 +24,7 @@ def _args(model_dir, out, **extra):
 
 def _run(command, tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
-           "OMP_NUM_THREADS": "1"}
+           "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}  # a crash shows where each thread was
     return subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
 
 
@@ -73,3 +73,32 @@ def test_two_processes_resume_and_refuse_an_uneven_split(tiny_model_dir, tmp_pat
     odd = _run(_torchrun(2, _args(tiny_model_dir, tmp_path / "odd", **{"--prompts-per-step": "3"})), tmp_path)
     assert odd.returncode != 0 and "does not split over 2 processes" in odd.stderr
     assert not (tmp_path / "odd").exists()
+
+
+GROUP_ENDS = """
+import os, sys
+import torch
+from entropy_lens.measure.models import load_model
+from entropy_lens_trainer import distributed
+
+group = distributed.setup("cpu")
+load_model(sys.argv[1], device="cpu")  # transformers' model code, first imported with the group in place
+group.sum_(torch.ones(2))
+distributed.teardown(group)
+threads = [open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task")]
+left = [name for name in threads if "gloo" in name]
+print(f"rank {group.rank}: threads left after teardown: {left}", file=sys.stderr)
+sys.exit(1 if left else 0)
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads the process's threads from /proc (Linux)")
+def test_teardown_ends_the_process_groups_threads(tiny_model_dir, tmp_path):
+    # a group kept alive past destroy_process_group leaves its gloo threads running into the
+    # interpreter's shutdown, where they abort the process now and then (see distributed.py)
+    script = tmp_path / "group_ends.py"
+    script.write_text(GROUP_ENDS)
+    done = _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+                 str(script), str(tiny_model_dir)], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stderr.count("threads left after teardown: []") == 2

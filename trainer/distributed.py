@@ -105,9 +105,27 @@ def setup(device: str) -> Group:
     use_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     if use_cuda:
         torch.cuda.set_device(local_rank)
+    _import_group_holders()
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
     return Group(rank=rank, world=world, local_rank=local_rank)
+
+
+def _import_group_holders() -> None:
+    """Import, before the process group exists, the modules that would otherwise keep it.
+
+    ``torch.distributed.nn.functional`` (and FSDP's gradient scaler) take the default group
+    as a default argument, evaluated when the module is first imported; transformers' model
+    code imports both. Imported after ``init_process_group``, they hold the group for good:
+    ``destroy_process_group`` then leaves its gloo threads running into the interpreter's
+    shutdown, where one of them, dropping the last reference to a finished collective's
+    tensors, waits for a GIL that no longer exists and the process aborts ("terminate
+    called without an active exception"; one torchrun run in tens). Imported first, the
+    default they hold is None.
+    """
+    import torch.distributed.fsdp  # noqa: F401
+    import torch.distributed.nn  # noqa: F401
+    import transformers.modeling_utils  # noqa: F401  (with whatever else it brings in)
 
 
 def device_for(group: Group, device: str) -> str:
