@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from conftest import build_tiny_model
-from entropy_lens_trainer.packed_weights import packed_linears
+from entropy_lens_trainer.packed_weights import packed_linears, packs_every_layer
 
 pytestmark = pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="torch built without oneDNN")
 
@@ -16,7 +16,7 @@ def test_packed_layers_give_torchs_products_and_are_restored_after_the_block():
     ids = torch.randint(64, (3, 11), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         own = model(input_ids=ids).logits
-        with packed_linears(model):
+        with packed_linears(model, every_layer=True):
             assert all("forward" in vars(m) for m in model.modules() if type(m) is torch.nn.Linear)
             packed = model(input_ids=ids).logits
         again = model(input_ids=ids).logits
@@ -30,15 +30,31 @@ def test_the_copies_follow_the_weights_of_the_moment_and_an_error_restores_the_m
     x = torch.randn(2, 4, 8)
     with torch.no_grad():
         layer.weight.mul_(2)  # an update before the block: the copy is taken at its start
-        with packed_linears(layer):
+        with packed_linears(layer, every_layer=True):
+            assert "forward" in vars(layer)
             torch.testing.assert_close(layer(x), torch.nn.functional.linear(x, layer.weight, layer.bias))
         with pytest.raises(RuntimeError, match="stop"):
-            with packed_linears(layer):
+            with packed_linears(layer, every_layer=True):
                 raise RuntimeError("stop")
     assert "forward" not in vars(layer)
 
 
 def test_other_dtypes_are_left_as_they_are():
     layer = torch.nn.Linear(8, 5).to(torch.float64)
-    with packed_linears(layer):
+    with packed_linears(layer, every_layer=True):
         assert "forward" not in vars(layer)
+
+
+def test_without_every_layer_only_the_lm_head_is_packed_and_the_cpu_decides_by_default():
+    model = build_tiny_model(vocab_size=64, seed=3)
+    ids = torch.randint(64, (2, 5), generator=torch.Generator().manual_seed(0))
+    head = model.get_output_embeddings()
+    with torch.no_grad():
+        own = model(input_ids=ids).logits
+        with packed_linears(model, every_layer=False):
+            assert [m for m in model.modules() if "forward" in vars(m)] == [head]
+            torch.testing.assert_close(model(input_ids=ids).logits, own, rtol=1e-5, atol=1e-5)
+        with packed_linears(model):
+            packed = [m for m in model.modules() if "forward" in vars(m)]
+            assert len(packed) > 1 if packs_every_layer() else packed == [head]
+    assert not any("forward" in vars(m) for m in model.modules())
