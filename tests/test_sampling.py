@@ -1,6 +1,6 @@
 import torch
 
-from entropy_lens.measure.sampling import RecordingSampler, draw_rows, stream_seed, warped_probs
+from entropy_lens.measure.sampling import RecordingSampler, stream_seed, warped_probs
 
 
 def _hf_probs(logits, temperature, top_p, top_k):
@@ -56,20 +56,3 @@ def test_stream_seeds_are_stable_and_distinct():
     assert stream_seed(0, "p1", 0) == stream_seed(0, "p1", 0)
     seeds = {stream_seed(s, p, i) for s in (0, 1) for p in ("p1", "p2") for i in range(3)}
     assert len(seeds) == 12
-
-
-def test_rows_drawn_on_several_threads_are_the_rows_drawn_one_after_another():
-    probs = torch.softmax(torch.randn(7, 5000, generator=torch.Generator().manual_seed(1)) * 3, dim=-1)
-
-    def three_steps(draw):
-        generators = [torch.Generator().manual_seed(100 + i) for i in range(7)]
-        return [[int(t) for t in draw(generators)] for _ in range(3)]  # each generator moves on with its row
-
-    one_by_one = three_steps(lambda gens: [torch.multinomial(probs[i], 1, generator=g) for i, g in enumerate(gens)])
-    threads = torch.get_num_threads()
-    try:
-        for n in (1, 2, 3):  # three threads split the 7 rows unevenly
-            torch.set_num_threads(n)
-            assert three_steps(lambda gens: draw_rows(probs, gens)) == one_by_one, n
-    finally:
-        torch.set_num_threads(threads)

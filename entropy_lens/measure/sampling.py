@@ -10,9 +10,7 @@ memory at O(batch x steps) floats: no T x V logits history is ever stored.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
@@ -43,33 +41,6 @@ def warped_probs(logits: torch.Tensor, temperature: float, top_p: float = 1.0, t
     return torch.softmax(x, dim=-1)
 
 
-def draw_rows(probs: torch.Tensor, generators: list[torch.Generator]) -> list[torch.Tensor]:
-    """One token per row of ``probs``, drawn with that row's own generator.
-
-    torch draws a row's token with one exponential variate per vocabulary entry, serially
-    (over a 49k vocabulary, 16 rows took 27-37 ms a step on 2 cores, about a tenth of
-    sampling). On a CPU the rows are shared among as many threads as torch's intra-op
-    pool has: each generator is still used by one thread, in the same order, so the tokens
-    are the same as drawn one row after another.
-    """
-    workers = min(torch.get_num_threads(), len(generators)) if probs.device.type == "cpu" else 1
-    if workers < 2:
-        return [torch.multinomial(probs[i], 1, generator=g) for i, g in enumerate(generators)]
-    shares = [range(first, len(generators), workers) for first in range(workers)]
-    drawn = _draw_threads(workers).map(
-        lambda rows: [torch.multinomial(probs[i], 1, generator=generators[i]) for i in rows], shares)
-    picks: list[torch.Tensor] = [None] * len(generators)  # type: ignore[list-item]
-    for rows, tokens in zip(shares, drawn):
-        for row, token in zip(rows, tokens):
-            picks[row] = token
-    return picks
-
-
-@functools.lru_cache(maxsize=None)
-def _draw_threads(workers: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(workers, thread_name_prefix="entropy-lens-draw")
-
-
 class RecordingSampler:
     """A logits processor for ``model.generate`` (see module docstring)."""
 
@@ -88,7 +59,8 @@ class RecordingSampler:
         if self.temperature == 0:
             return logits.argmax(dim=-1)
         probs = warped_probs(logits, self.temperature, self.top_p, self.top_k)
-        return torch.cat(draw_rows(probs, self.generators))
+        picks = [torch.multinomial(probs[i], 1, generator=g) for i, g in enumerate(self.generators)]
+        return torch.cat(picks)
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         tokens = self.choose(scores)
