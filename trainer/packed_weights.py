@@ -6,13 +6,12 @@ goes through MKL's general matrix product, which at 16 rows reads SmolLM2's 113 
 at about half the speed of oneDNN's product on the same weights held as oneDNN tensors (the
 same path as ``torch.utils.mkldnn``). ``packed_linears(model)`` gives the LM head that path
 for the duration of a block, and on CPUs with AVX-512 every other plain ``nn.Linear`` too
-(there packing every layer made sampling faster; with only AVX2, oneDNN is slower than MKL on
-the layers' small matrices), from
-copies of the current weights taken when the block starts (the weights change every
-training step), and restores the modules after it. On 2 AVX-512 cores, sampling 16
-responses of 64 tokens took 5.4-6.8 s against 7.4-8.8 s; on 2 AVX2 cores, with the head
-alone packed, 11.5-14.1 s against 12.5-14.3 s (packing every layer there: 13.1-14.1 s);
-the same tokens each time.
+(there packing every layer made sampling faster; with only AVX2, oneDNN is slower than MKL
+on the layers' small matrices), from copies of the current weights taken when the block
+starts (the weights change every training step), and restores the modules after it. On 2
+AVX-512 cores, sampling 16 responses of 64 tokens took 5.4-6.8 s against 7.4-8.8 s; on 2
+AVX2 cores, with the head alone packed, 0.89x the time of none packed and 0.98x that of
+every layer packed (``benchmarks/bench_packed_sampling.py``); the same tokens each time.
 
 The products are float32 products of the same numbers, summed in another order: values
 differ from MKL's by float32 rounding (the training pass recomputes every log-prob it
