@@ -57,7 +57,7 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))  # _machine
     import torch
 
-    from _machine import cpu_info, load_average, publish
+    from _machine import cpu_info, cpu_label, load_average, publish
     from entropy_lens.measure.models import load_model
     from entropy_lens_trainer.lean_layers import use_lean_layers
     from entropy_lens_trainer.rollout import pad_batch
@@ -87,7 +87,7 @@ def main() -> None:
     ref, ours = "transformers' layers", "lean layers"
     median = {name: statistics.median(values) for name, values in seconds.items()}
     table = (f"\nOne training pass of {args.model}, {args.responses} responses x {args.length} tokens after a 60-token "
-             f"prompt, {args.rounds} alternating rounds; {machine['cpu_model']} ({', '.join(machine['cpu_flags'])}), "
+             f"prompt, {args.rounds} alternating rounds; {cpu_label(machine)}, "
              f"{torch.get_num_threads()} threads, load average {load_before} before, {report['loadavg_after']} after; "
              f"swapped {swapped}\n\n"
              "| layers | saved for backward (GB) | seconds per pass (median) |\n| --- | ---: | ---: |\n"

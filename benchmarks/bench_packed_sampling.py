@@ -1,10 +1,11 @@
 """The trainer's sampling of one GRPO step (``trainer/rollout.py``: ``--prompts`` problems x
 ``--group-size`` samples, up to ``--max-new-tokens`` tokens) with its linear layers packed for
-oneDNN three ways (``trainer/packed_weights.py``): the LM head only, every layer, and none
-(MKL's products, the reference), in one process, the three sides alternating for ``--rounds``.
+oneDNN three ways (``trainer/packed_weights.py``): every layer (what the trainer does), the
+LM head only, and none (MKL's products, the reference), in one process, the three sides
+alternating for ``--rounds``.
 
-Reported: seconds per rollout (mean and range over rounds), whether every side sampled the
-same tokens as the reference, and which side ``packed_linears`` picks on this CPU.
+Reported: seconds per rollout (mean and range over rounds) and whether every side sampled
+the same tokens as the reference.
 
     python benchmarks/bench_packed_sampling.py [--model smollm2] [--prompts 4] [--group-size 4] [--max-new-tokens 64] [--rounds 3]
 """
@@ -34,17 +35,17 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))  # _machine
     import torch
 
-    from _machine import cpu_info, load_average, publish
+    from _machine import cpu_info, cpu_label, load_average, publish
     from entropy_lens.measure.models import load_model
     from entropy_lens.tasks import load_tasks
     from entropy_lens_trainer import rollout
-    from entropy_lens_trainer.packed_weights import packed_linears, packs_every_layer
+    from entropy_lens_trainer.packed_weights import packed_linears
 
     load_before = load_average()
     loaded = load_model(args.model, device="cpu", dtype="float32")
     problems = load_tasks("arithmetic", args.prompts)
-    sides = {"LM head packed": lambda model: packed_linears(model, every_layer=False),
-             "every layer packed": lambda model: packed_linears(model, every_layer=True),
+    sides = {"every layer packed (the trainer)": lambda model: packed_linears(model, every_layer=True),
+             "LM head packed": lambda model: packed_linears(model, every_layer=False),
              "none packed (MKL)": lambda model: contextlib.nullcontext()}
     reference = "none packed (MKL)"
     seconds: dict[str, list[float]] = {name: [] for name in sides}
@@ -63,18 +64,16 @@ def main() -> None:
     finally:
         rollout.packed_linears = own
     machine = cpu_info()
-    default = "every layer packed" if packs_every_layer() else "LM head packed"
     mean = {name: statistics.mean(values) for name, values in seconds.items()}
     same = {name: tokens[name] == tokens[reference] for name in sides}
     report = {"model": args.model, "prompts": args.prompts, "group_size": args.group_size,
               "max_new_tokens": args.max_new_tokens, "rounds": args.rounds, "seconds": seconds,
               "same_tokens_as_reference": same, "tokens_per_rollout": sum(map(len, tokens[reference])),
-              "packed_linears_default": default, "torch_threads": torch.get_num_threads(),
+              "torch_threads": torch.get_num_threads(),
               "loadavg_before": load_before, "loadavg_after": load_average(), **machine}
     table = (f"\nSampling {args.prompts} x {args.group_size} responses of <= {args.max_new_tokens} tokens with "
-             f"{args.model}, {args.rounds} alternating rounds; {machine['cpu_model']} ({', '.join(machine['cpu_flags'])}), "
-             f"{torch.get_num_threads()} threads, load average {load_before} before, {report['loadavg_after']} after; "
-             f"packed_linears picks '{default}' here\n\n"
+             f"{args.model}, {args.rounds} alternating rounds; {cpu_label(machine)}, "
+             f"{torch.get_num_threads()} threads, load average {load_before} before, {report['loadavg_after']} after\n\n"
              "| products | seconds per rollout (mean) | range | vs none packed | same tokens |\n"
              "| --- | ---: | --- | ---: | --- |\n"
              + "".join(f"| {name} | {mean[name]:.2f} | {min(seconds[name]):.2f}-{max(seconds[name]):.2f} | "

@@ -195,7 +195,7 @@ def main() -> None:
         return
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))  # _machine
-    from _machine import cpu_info, load_average
+    from _machine import cpu_info, cpu_label, load_average
 
     load_before = load_average()
     trl_name = ("TRL GRPOTrainer" + (" (gradient checkpointing)" if args.trl_gradient_checkpointing else "")
@@ -231,7 +231,7 @@ def main() -> None:
     print(f"\nGRPO on {args.model}, CPU ({torch.get_num_threads()} threads), {PROMPTS_PER_STEP} prompts x {GROUP_SIZE} samples, "
           f"<= {args.max_new_tokens} new tokens, temperature 1; mean over steps 2..{args.steps} of {args.rounds} rounds "
           f"(torch {torch.__version__}, transformers {transformers.__version__}, trl {trl_version}); "
-          f"{machine['cpu_model']} ({', '.join(machine['cpu_flags'])}), load average {load_before} before, "
+          f"{cpu_label(machine)}, load average {load_before} before, "
           f"{load_after} after; the sides alternate, ours then TRL, each round\n")
     print("| trainer | s / step | completion tokens / step | completion tokens / s | peak RSS (GB) |")
     print("| --- | ---: | ---: | ---: | ---: |")

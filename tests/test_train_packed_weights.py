@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from conftest import build_tiny_model
-from entropy_lens_trainer.packed_weights import packed_linears, packs_every_layer
+from entropy_lens_trainer import packed_weights
+from entropy_lens_trainer.packed_weights import packed_linears
 
 pytestmark = pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="torch built without oneDNN")
 
@@ -45,16 +46,33 @@ def test_other_dtypes_are_left_as_they_are():
         assert "forward" not in vars(layer)
 
 
-def test_without_every_layer_only_the_lm_head_is_packed_and_the_cpu_decides_by_default():
+def test_every_layer_by_default_and_only_the_lm_head_without_every_layer():
     model = build_tiny_model(vocab_size=64, seed=3)
     ids = torch.randint(64, (2, 5), generator=torch.Generator().manual_seed(0))
     head = model.get_output_embeddings()
+    linears = [m for m in model.modules() if type(m) is torch.nn.Linear]
     with torch.no_grad():
         own = model(input_ids=ids).logits
         with packed_linears(model, every_layer=False):
             assert [m for m in model.modules() if "forward" in vars(m)] == [head]
             torch.testing.assert_close(model(input_ids=ids).logits, own, rtol=1e-5, atol=1e-5)
         with packed_linears(model):
-            packed = [m for m in model.modules() if "forward" in vars(m)]
-            assert len(packed) > 1 if packs_every_layer() else packed == [head]
+            assert [m for m in model.modules() if "forward" in vars(m)] == linears
     assert not any("forward" in vars(m) for m in model.modules())
+
+
+def test_one_row_and_a_bias_give_torchs_product():
+    layer = torch.nn.Linear(576, 192)  # SmolLM2's key projection shape, with a bias
+    with torch.no_grad(), packed_linears(layer):
+        for x in (torch.randn(576), torch.randn(1, 1, 576), torch.randn(16, 576)):
+            packed = layer(x)
+            assert packed.shape == x.shape[:-1] + (192,)
+            torch.testing.assert_close(packed, torch.nn.functional.linear(x, layer.weight, layer.bias),
+                                       rtol=1e-5, atol=1e-5)
+
+
+def test_a_torch_without_the_onednn_ops_keeps_torchs_own_products(monkeypatch):
+    monkeypatch.setattr(packed_weights, "_onednn_linear_available", lambda: False)
+    layer = torch.nn.Linear(8, 5)
+    with packed_linears(layer):
+        assert "forward" not in vars(layer)

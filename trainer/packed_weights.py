@@ -2,16 +2,20 @@
 
 A decoding step multiplies a few rows (the batch) by every weight matrix of the model: on a
 CPU it streams all the weights from memory for each new token. torch's float32 ``F.linear``
-goes through MKL's general matrix product, which at 16 rows reads SmolLM2's 113 MB LM head
-at about half the speed of oneDNN's product on the same weights held as oneDNN tensors (the
-same path as ``torch.utils.mkldnn``). ``packed_linears(model)`` gives the LM head that path
-for the duration of a block, and on CPUs with AVX-512 every other plain ``nn.Linear`` too
-(there packing every layer made sampling faster; with only AVX2, oneDNN is slower than MKL
-on the layers' small matrices), from copies of the current weights taken when the block
-starts (the weights change every training step), and restores the modules after it. On 2
-AVX-512 cores, sampling 16 responses of 64 tokens took 5.4-6.8 s against 7.4-8.8 s; on 2
-AVX2 cores, with the head alone packed, 0.89x the time of none packed and 0.98x that of
-every layer packed (``benchmarks/bench_packed_sampling.py``); the same tokens each time.
+goes through MKL's general matrix product, which at 16 rows is slow on these shapes: on
+SmolLM2's 113 MB LM head it runs at about half the speed of oneDNN's product with the weight
+reordered once into oneDNN's blocked layout. ``packed_linears(model)`` gives every plain
+``nn.Linear`` that path for the duration of a block (the op torch's own compiler emits for
+prepacked CPU linears, ``mkldnn._linear_pointwise``: dense rows in, dense rows out), from
+copies of the current weights taken when the block starts (the weights change every
+training step), and restores the modules after it.
+
+An earlier version handed oneDNN its inputs as oneDNN tensors and converted each output
+back: the two conversions cost about 60 us a product, more than the product itself on the
+small layer matrices, and made oneDNN look slower than MKL there on CPUs with only AVX2.
+Without them, oneDNN is the faster side on every matrix of SmolLM2 at 16 rows, with AVX2 and
+with AVX-512 (``benchmarks/bench_packed_sampling.py`` measures whole rollouts against MKL's
+products and against packing the LM head alone).
 
 The products are float32 products of the same numbers, summed in another order: values
 differ from MKL's by float32 rounding (the training pass recomputes every log-prob it
@@ -27,43 +31,45 @@ import contextlib
 import torch
 
 
-def _packed_forward(weight: torch.Tensor, bias: torch.Tensor):
+def _packed_forward(weight: torch.Tensor, bias: torch.Tensor | None, out_features: int):
     def forward(x: torch.Tensor) -> torch.Tensor:
-        rows = x.reshape(-1, x.shape[-1]).to_mkldnn()
-        return torch._C._nn.mkldnn_linear(rows, weight, bias).to_dense().view(*x.shape[:-1], weight.shape[0])
+        rows = x.reshape(-1, x.shape[-1])
+        out = torch.ops.mkldnn._linear_pointwise(rows, weight, bias, "none", [], "")
+        return out.view(*x.shape[:-1], out_features)
     return forward
+
+
+def _onednn_linear_available() -> bool:
+    if not torch.backends.mkldnn.is_available():
+        return False
+    try:  # torch's private ops: present in builds with oneDNN, checked rather than assumed
+        torch.ops.mkldnn._reorder_linear_weight, torch.ops.mkldnn._linear_pointwise
+    except (AttributeError, RuntimeError):
+        return False
+    return True
 
 
 def _packable(module: torch.nn.Module) -> bool:
     return (type(module) is torch.nn.Linear and module.weight.device.type == "cpu"
-            and module.weight.dtype == torch.float32 and torch.backends.mkldnn.is_available())
-
-
-def packs_every_layer() -> bool:
-    """Whether oneDNN's product beats MKL's on this CPU for the layers' small matrices too.
-
-    Measured at 16 rows on 2 cores: with AVX-512, packing every layer made sampling faster
-    than packing none; with only AVX2, oneDNN took 1.2-3.2x MKL's time on SmolLM2's layer
-    matrices (576 x 576 to 1536 x 576) while still taking half of it on the LM head.
-    """
-    return torch.backends.cpu.get_cpu_capability().startswith("AVX512")
+            and module.weight.dtype == torch.float32)
 
 
 @contextlib.contextmanager
-def packed_linears(model: torch.nn.Module, every_layer: bool | None = None):
-    """Within this block (no gradients), the model's LM head, and with ``every_layer`` its
-    other plain float32 CPU linear layers too, multiply through oneDNN with packed copies of
-    their weights. ``every_layer`` None: as :func:`packs_every_layer` says for this CPU."""
-    every_layer = packs_every_layer() if every_layer is None else every_layer
+def packed_linears(model: torch.nn.Module, every_layer: bool = True):
+    """Within this block (no gradients), the model's plain float32 CPU linear layers multiply
+    through oneDNN with packed copies of their weights; with ``every_layer=False`` only its
+    LM head (what ``benchmarks/bench_packed_sampling.py`` compares against)."""
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     swapped = []
     try:
-        with torch.no_grad():
-            for module in model.modules():
-                if _packable(module) and (every_layer or module is head):
-                    bias = module.bias if module.bias is not None else torch.zeros(module.out_features)
-                    module.forward = _packed_forward(module.weight.detach().to_mkldnn(), bias.detach().to_mkldnn())
-                    swapped.append(module)
+        if _onednn_linear_available():
+            with torch.no_grad():
+                for module in model.modules():
+                    if _packable(module) and (every_layer or module is head):
+                        weight = torch.ops.mkldnn._reorder_linear_weight(module.weight.detach())
+                        bias = None if module.bias is None else module.bias.detach()
+                        module.forward = _packed_forward(weight, bias, module.out_features)
+                        swapped.append(module)
         yield
     finally:
         for module in swapped:
