@@ -1,6 +1,7 @@
+import pytest
 import torch
 
-from entropy_lens.measure.sampling import RecordingSampler, stream_seed, warped_probs
+from entropy_lens.measure.sampling import RecordingSampler, draw_tokens, stream_seed, warped_probs
 
 
 def _hf_probs(logits, temperature, top_p, top_k):
@@ -56,3 +57,21 @@ def test_stream_seeds_are_stable_and_distinct():
     assert stream_seed(0, "p1", 0) == stream_seed(0, "p1", 0)
     seeds = {stream_seed(s, p, i) for s in (0, 1) for p in ("p1", "p2") for i in range(3)}
     assert len(seeds) == 12
+
+
+@pytest.mark.parametrize("rows", [1, 5, 40])  # 40: more rows than one block of uniforms
+def test_draws_are_torchs_multinomial_draws_with_the_same_generator_states_after(rows):
+    own = [torch.Generator().manual_seed(1000 + i) for i in range(rows)]
+    theirs = [torch.Generator().manual_seed(1000 + i) for i in range(rows)]
+    logits = torch.randn(rows, 3000, generator=torch.Generator().manual_seed(rows)) * 4
+    for temperature, top_p in [(1.0, 1.0), (0.6, 0.9), (1.0, 1e-6), (2.0, 0.95)]:
+        probs = warped_probs(logits, temperature, top_p)  # with top-p, exact zeros too
+        expected = torch.cat([torch.multinomial(probs[i], 1, generator=g) for i, g in enumerate(theirs)])
+        assert torch.equal(draw_tokens(probs, own), expected), (temperature, top_p)
+    assert all(torch.equal(a.get_state(), b.get_state()) for a, b in zip(own, theirs))
+
+
+def test_a_row_that_is_not_a_distribution_is_refused():
+    probs = torch.tensor([[0.5, 0.5], [float("nan"), 0.5]])
+    with pytest.raises(ValueError, match="not finite"):
+        draw_tokens(probs, [torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)])

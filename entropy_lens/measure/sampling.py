@@ -41,6 +41,37 @@ def warped_probs(logits: torch.Tensor, temperature: float, top_p: float = 1.0, t
     return torch.softmax(x, dim=-1)
 
 
+def draw_tokens(probs: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
+    """One token per row of ``probs``, row i drawn with ``generators[i]``: the same token, and
+    the same generator state after, as ``torch.multinomial(probs[i], 1, generator=...)``.
+
+    For one sample, torch's multinomial takes the argmax of ``p / q`` with ``q`` from
+    ``exponential_`` (the exponential-race form of the Gumbel-max trick), and on the CPU
+    ``exponential_`` is float32(-log1p(-u)) of float64 uniforms drawn one after another. Drawing
+    those uniforms row by row, then taking the logarithm, the ratio and the argmax of all rows
+    at once in vectorised ops, gives the same draws in about half the time of a multinomial
+    per row (per-element logarithms are most of ``exponential_``'s time). Elsewhere than on
+    the CPU, where the random streams differ, each row goes through torch.multinomial.
+    """
+    if probs.device.type != "cpu":
+        return torch.cat([torch.multinomial(probs[i], 1, generator=g) for i, g in enumerate(generators)])
+    if not bool(torch.isfinite(probs).all()) or bool((probs < 0).any()):
+        raise ValueError("sampling probabilities contain inf, nan or a value < 0 (the model's logits are not finite)")
+    rows, vocab = probs.shape
+    picks = torch.empty(rows, dtype=torch.long)
+    uniforms = torch.empty(min(rows, _ROWS_AT_ONCE), vocab, dtype=torch.float64)
+    for start in range(0, rows, _ROWS_AT_ONCE):
+        block = uniforms[: min(_ROWS_AT_ONCE, rows - start)]
+        for offset, row in enumerate(block):
+            torch.rand(vocab, dtype=torch.float64, generator=generators[start + offset], out=row)
+        race = block.neg_().log1p_().neg_().float()  # q ~ Exp(1), rounded to float32 as exponential_ does
+        picks[start:start + len(block)] = torch.div(probs[start:start + len(block)], race, out=race).argmax(dim=-1)
+    return picks
+
+
+_ROWS_AT_ONCE = 32  # float64 uniforms held at a time: 32 x V (12.6 MB at a 49k vocabulary)
+
+
 class RecordingSampler:
     """A logits processor for ``model.generate`` (see module docstring)."""
 
@@ -59,8 +90,7 @@ class RecordingSampler:
         if self.temperature == 0:
             return logits.argmax(dim=-1)
         probs = warped_probs(logits, self.temperature, self.top_p, self.top_k)
-        picks = [torch.multinomial(probs[i], 1, generator=g) for i, g in enumerate(self.generators)]
-        return torch.cat(picks)
+        return draw_tokens(probs, self.generators)
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         tokens = self.choose(scores)
