@@ -76,3 +76,12 @@ def test_a_torch_without_the_onednn_ops_keeps_torchs_own_products(monkeypatch):
     layer = torch.nn.Linear(8, 5)
     with packed_linears(layer):
         assert "forward" not in vars(layer)
+
+
+def test_a_reordered_product_is_torchs_product_and_other_dtypes_take_f_linear():
+    weight = torch.randn(300, 24, generator=torch.Generator().manual_seed(5))
+    x = torch.randn(7, 24, generator=torch.Generator().manual_seed(6))
+    torch.testing.assert_close(packed_weights.reordered_product(weight)(x), torch.nn.functional.linear(x, weight),
+                               rtol=1e-5, atol=1e-5)
+    assert torch.equal(packed_weights.reordered_product(weight.double())(x.double()),
+                       torch.nn.functional.linear(x.double(), weight.double()))

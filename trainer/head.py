@@ -16,9 +16,12 @@ sized model) take 0.2 GB. Two ways to keep only the hidden states:
   its backward pass runs each chunk's head again (a fourth product).
 
 The extra memory is one chunk's logits (a few times ``_CHUNK_ELEMENTS`` floats), the
-hidden states' gradient and the weight's gradient. The values are those of the full path
-(``rollout.response_logits`` then ``losses.logprob_and_entropy``): the same products in the
-model's dtype, the same float32 softmax; gradients differ only by the order of float32 sums.
+hidden states' gradient and the weight's gradient, and on the CPU a copy of the weight in
+oneDNN's layout: a chunk's head product there goes through oneDNN
+(``packed_weights.reordered_product``, about half of MKL's time at 128 positions). The values
+are those of the full path (``rollout.response_logits`` then ``losses.logprob_and_entropy``)
+up to float32 rounding: products of the same numbers in the model's dtype, summed in another
+order on the CPU, and the same float32 softmax; gradients differ by the order of float32 sums.
 Models whose head is not a plain bias-free ``Linear`` (logit softcapping or scaling) take
 the full path.
 """
@@ -28,12 +31,12 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 
 from entropy_lens.measure.entropy import entropy_and_logprob
 from entropy_lens.measure.score import plain_head_weight
 
 from . import losses, rollout
+from .packed_weights import reordered_product
 
 # Logits per chunk (positions x vocabulary): 4M float32 values, 16 MiB per work buffer, but
 # never fewer than 128 positions: each chunk adds its share to the (V, d) weight gradient,
@@ -60,10 +63,10 @@ class HeadLogprobEntropy(torch.autograd.Function):
         n = hidden.shape[0]
         logprob = torch.empty(n, dtype=torch.float32, device=hidden.device)
         entropy = torch.empty_like(logprob)
-        step = _rows(weight.shape[0])
+        step, head = _rows(weight.shape[0]), reordered_product(weight)
         for start in range(0, n, step):
             rows = slice(start, start + step)
-            entropy[rows], logprob[rows] = entropy_and_logprob(F.linear(hidden[rows], weight), token_ids[rows], temperature)
+            entropy[rows], logprob[rows] = entropy_and_logprob(head(hidden[rows]), token_ids[rows], temperature)
         ctx.save_for_backward(hidden, weight, token_ids, entropy)
         ctx.temperature = temperature
         ctx.set_materialize_grads(False)  # an unused output's gradient arrives as None: skip its term
@@ -76,11 +79,11 @@ class HeadLogprobEntropy(torch.autograd.Function):
         grad_hidden = torch.empty_like(hidden) if want_hidden else None
         grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if want_weight else None
         inv_t = 1.0 / ctx.temperature
-        step = _rows(weight.shape[0])
+        step, head = _rows(weight.shape[0]), reordered_product(weight)
         for start in range(0, hidden.shape[0], step):
             rows = slice(start, start + step)
             h = hidden[rows]
-            log_p = torch.log_softmax(F.linear(h, weight).float() * inv_t, dim=-1)
+            log_p = torch.log_softmax(head(h).float() * inv_t, dim=-1)
             g = losses.logits_gradient(log_p, token_ids[rows], entropy[rows],
                                        None if grad_logprob is None else grad_logprob[rows].float(),
                                        None if grad_entropy is None else grad_entropy[rows].float(), inv_t)
@@ -140,11 +143,11 @@ class FusedHeadLoss(torch.autograd.Function):
         grad_weight = None  # the first chunk's product, then each later chunk's added to it
         total = torch.zeros((), dtype=torch.float32, device=hidden.device)
         inv_t = 1.0 / temperature
-        step = _rows(weight.shape[0])
+        step, head = _rows(weight.shape[0]), reordered_product(weight)
         for start in range(0, n, step):
             rows = slice(start, start + step)
             h = hidden[rows]
-            z = F.linear(h, weight)
+            z = head(h)
             entropy[rows], logprob[rows] = entropy_and_logprob(z, token_ids[rows], temperature)
             loss, g_lp, g_h = _chunk_gradients(token_loss, logprob[rows], entropy[rows], rows)
             total += loss
