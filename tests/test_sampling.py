@@ -71,7 +71,8 @@ def test_draws_are_torchs_multinomial_draws_with_the_same_generator_states_after
     assert all(torch.equal(a.get_state(), b.get_state()) for a, b in zip(own, theirs))
 
 
-def test_a_row_that_is_not_a_distribution_is_refused():
-    probs = torch.tensor([[0.5, 0.5], [float("nan"), 0.5]])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -0.5])
+def test_a_row_that_is_not_a_distribution_is_refused(bad):
+    probs = torch.tensor([[0.5, 0.5], [bad, 1.5]])
     with pytest.raises(ValueError, match="not finite"):
         draw_tokens(probs, [torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)])
