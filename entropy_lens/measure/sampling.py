@@ -41,6 +41,9 @@ def warped_probs(logits: torch.Tensor, temperature: float, top_p: float = 1.0, t
     return torch.softmax(x, dim=-1)
 
 
+_ROWS_AT_ONCE = 32  # float64 uniforms held at a time: 32 x V (12.6 MB at a 49k vocabulary)
+
+
 def draw_tokens(probs: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
     """One token per row of ``probs``, row i drawn with ``generators[i]``: the same token, and
     the same generator state after, as ``torch.multinomial(probs[i], 1, generator=...)``.
@@ -68,9 +71,6 @@ def draw_tokens(probs: torch.Tensor, generators: list[torch.Generator]) -> torch
         race = block.neg_().log1p_().neg_().float()  # q ~ Exp(1), rounded to float32 as exponential_ does
         picks[start:start + len(block)] = torch.div(probs[start:start + len(block)], race, out=race).argmax(dim=-1)
     return picks
-
-
-_ROWS_AT_ONCE = 32  # float64 uniforms held at a time: 32 x V (12.6 MB at a 49k vocabulary)
 
 
 class RecordingSampler:
