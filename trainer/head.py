@@ -79,6 +79,8 @@ class HeadLogprobEntropy(torch.autograd.Function):
         grad_hidden = torch.empty_like(hidden) if want_hidden else None
         grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if want_weight else None
         inv_t = 1.0 / ctx.temperature
+        # reordered again rather than kept from the forward pass: the copy is the head's size,
+        # and between the two passes it would sit beside every activation of the model
         step, head = _rows(weight.shape[0]), reordered_product(weight)
         for start in range(0, hidden.shape[0], step):
             rows = slice(start, start + step)

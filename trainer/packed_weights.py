@@ -27,18 +27,12 @@ changes.
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import torch
 
 
-def _packed_forward(weight: torch.Tensor, bias: torch.Tensor | None, out_features: int):
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        rows = x.reshape(-1, x.shape[-1])
-        out = torch.ops.mkldnn._linear_pointwise(rows, weight, bias, "none", [], "")
-        return out.view(*x.shape[:-1], out_features)
-    return forward
-
-
+@functools.cache
 def _onednn_linear_available() -> bool:
     if not torch.backends.mkldnn.is_available():
         return False
@@ -49,20 +43,28 @@ def _onednn_linear_available() -> bool:
     return True
 
 
-def reordered_product(weight: torch.Tensor):
-    """``x -> F.linear(x, weight)`` for a fixed weight, through oneDNN with the weight reordered
-    once (float32 CPU weights; anything else goes through ``F.linear``). No gradients flow through
-    it: for products inside an autograd Function's own forward or backward, such as the training
+def _reorderable(weight: torch.Tensor) -> bool:
+    return weight.device.type == "cpu" and weight.dtype == torch.float32 and _onednn_linear_available()
+
+
+def reordered_product(weight: torch.Tensor, bias: torch.Tensor | None = None):
+    """``x -> F.linear(x, weight, bias)`` for fixed weights, through oneDNN with a copy of the
+    weight reordered once into its layout (float32 CPU weights; anything else goes through
+    ``F.linear``). No gradients flow through it: for sampling (``packed_linears``) and for
+    products inside an autograd Function's own forward or backward, such as the training
     pass's chunked LM head (``trainer/head.py``), where it takes about half of MKL's time per
     chunk of 128 positions."""
-    if weight.device.type == "cpu" and weight.dtype == torch.float32 and _onednn_linear_available():
-        return _packed_forward(torch.ops.mkldnn._reorder_linear_weight(weight.detach()), None, weight.shape[0])
-    return lambda x: torch.nn.functional.linear(x, weight)
+    if not _reorderable(weight):
+        return lambda x: torch.nn.functional.linear(x, weight, bias)
+    packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach())
+    bias = None if bias is None else bias.detach()
+    out_features = weight.shape[0]
 
-
-def _packable(module: torch.nn.Module) -> bool:
-    return (type(module) is torch.nn.Linear and module.weight.device.type == "cpu"
-            and module.weight.dtype == torch.float32)
+    def product(x: torch.Tensor) -> torch.Tensor:
+        rows = x.reshape(-1, x.shape[-1])
+        out = torch.ops.mkldnn._linear_pointwise(rows, packed, bias, "none", [], "")
+        return out.view(*x.shape[:-1], out_features)
+    return product
 
 
 @contextlib.contextmanager
@@ -73,14 +75,12 @@ def packed_linears(model: torch.nn.Module, every_layer: bool = True):
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     swapped = []
     try:
-        if _onednn_linear_available():
-            with torch.no_grad():
-                for module in model.modules():
-                    if _packable(module) and (every_layer or module is head):
-                        weight = torch.ops.mkldnn._reorder_linear_weight(module.weight.detach())
-                        bias = None if module.bias is None else module.bias.detach()
-                        module.forward = _packed_forward(weight, bias, module.out_features)
-                        swapped.append(module)
+        with torch.no_grad():
+            for module in model.modules():
+                if (type(module) is torch.nn.Linear and _reorderable(module.weight)
+                        and (every_layer or module is head)):
+                    module.forward = reordered_product(module.weight, module.bias)
+                    swapped.append(module)
         yield
     finally:
         for module in swapped:
