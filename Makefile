@@ -132,3 +132,4 @@ bench: setup
 	$(BIN)/python benchmarks/bench_train.py --json bench-out/train.json
 	$(BIN)/python benchmarks/bench_lean_layers.py --json bench-out/lean_layers.json
 	$(BIN)/python benchmarks/bench_packed_sampling.py --json bench-out/packed_sampling.json
+	$(BIN)/python benchmarks/bench_step_kernels.py --json bench-out/step_kernels.json
